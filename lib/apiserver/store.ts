@@ -108,6 +108,16 @@ export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
+/** Options of create. */
+export interface CreateOptions {
+  dryRun?: boolean;
+  /**
+   * Keep a given uid and creationTimestamp (snapshot import: owner references in the snapshot
+   * name the original uids).
+   */
+  keepIdentity?: boolean;
+}
+
 /** Options of update. */
 export interface UpdateOptions {
   subresource?: 'status';
@@ -219,8 +229,8 @@ export class ObjectStore {
    * Creates an object. Fills in name (from generateName), uid, resourceVersion,
    * creationTimestamp and generation; runs admission; returns the stored copy.
    */
-  create(input: KubeObject, options: { dryRun?: boolean } = {}): KubeObject {
-    if (options.dryRun) return this.#dryRun(() => this.create(input));
+  create(input: KubeObject, options: CreateOptions = {}): KubeObject {
+    if (options.dryRun) return this.#dryRun(() => this.create(input, { ...options, dryRun: false }));
     const info = this.#kindOf(input);
     const obj = deepCopy(input);
     obj.apiVersion = apiVersionOf(info);
@@ -237,8 +247,8 @@ export class ObjectStore {
     const key = keyOf(info, meta.namespace, meta.name);
     if (bucket.has(key)) throw new AlreadyExistsError(ref, qualifiedResource(info));
     if (info.namespaced) this.#requireActiveNamespace(meta.namespace!);
-    meta.uid = randomUid(this.rng);
-    meta.creationTimestamp = rfc3339(this.clock.now());
+    if (!options.keepIdentity || !meta.uid) meta.uid = randomUid(this.rng);
+    if (!options.keepIdentity || !meta.creationTimestamp) meta.creationTimestamp = rfc3339(this.clock.now());
     if (info.hasGeneration) meta.generation = 1;
     delete meta.resourceVersion;
     delete meta.deletionTimestamp;

@@ -33,10 +33,23 @@ export function describeRef(ref: ObjectRef): string {
 export class PodnetError extends Error {
   /** Stable, machine-matchable code, e.g. `PODNET_INVALID_OBJECT`. */
   readonly code: string;
+  /** The manifest location the error is about, once known. */
+  source?: SourceLocation;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+  }
+  /**
+   * Places the error in a manifest: prefixes the message with `file:line: Kind ns/name: `, the
+   * way kubectl names the document an error came from. Returns the same error.
+   */
+  locate(source: SourceLocation, object?: ObjectRef): this {
+    if (this.source) return this;
+    this.source = source;
+    const where = `${source.file}${source.line ? `:${source.line}` : ''}`;
+    this.message = `${where}: ${object ? `${describeRef(object)}: ` : ''}${this.message}`;
+    return this;
   }
 }
 
@@ -130,16 +143,18 @@ export const field = {
 export class InvalidObjectError extends PodnetError {
   readonly object: ObjectRef;
   readonly causes: FieldError[];
-  source?: SourceLocation;
   constructor(object: ObjectRef, causes: FieldError[], source?: SourceLocation) {
     super('PODNET_INVALID_OBJECT', InvalidObjectError.render(object, causes, source));
     this.object = object;
     this.causes = causes;
     if (source) this.source = source;
   }
-  /** Returns the same error located in a manifest file. */
-  at(source: SourceLocation): InvalidObjectError {
-    return new InvalidObjectError(this.object, this.causes, source);
+  /** Places the error in a manifest file (the object is already named in the message). */
+  override locate(source: SourceLocation): this {
+    if (this.source) return this;
+    this.source = source;
+    this.message = InvalidObjectError.render(this.object, this.causes, source);
+    return this;
   }
   /** kubectl's wording: `The Service "web" is invalid: spec.ports[0].port: Invalid value: ...`. */
   static render(object: ObjectRef, causes: FieldError[], source?: SourceLocation): string {
@@ -153,7 +168,7 @@ export class InvalidObjectError extends PodnetError {
 
 /** A manifest could not be parsed (bad YAML/JSON, not an object, missing apiVersion/kind). */
 export class ManifestError extends PodnetError {
-  readonly source: SourceLocation;
+  override source: SourceLocation;
   constructor(source: SourceLocation, message: string) {
     super('PODNET_MANIFEST_INVALID', `${source.file}${source.line ? `:${source.line}` : ''}: ${message}`);
     this.source = source;
@@ -165,7 +180,6 @@ export class UnknownKindError extends PodnetError {
   readonly apiVersion: string;
   readonly kind: string;
   readonly known: string[];
-  source?: SourceLocation;
   constructor(apiVersion: string, kind: string, known: string[], source?: SourceLocation) {
     const where = source ? `${source.file}${source.line ? `:${source.line}` : ''}: ` : '';
     super(
@@ -244,7 +258,6 @@ export class TimeoutError extends PodnetError {
 
 /** A topology (Cluster document or kind config) is not usable. */
 export class TopologyError extends PodnetError {
-  readonly source?: SourceLocation;
   readonly causes: FieldError[];
   constructor(causes: FieldError[], source?: SourceLocation) {
     const where = source ? `${source.file}${source.line ? `:${source.line}` : ''}: ` : '';

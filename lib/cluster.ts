@@ -1,0 +1,402 @@
+/**
+ * A running emulated cluster: the library API that the CLI and tests drive.
+ *
+ * Realizing a {@link ClusterSpec} (describe, then realize): the object store with its admission
+ * chain (defaulting → allocation → validation), the bootstrap objects every cluster has
+ * (namespaces, Nodes, the `kubernetes` Service), the controllers of kube-controller-manager, and
+ * one kubelet per node. Everything a user sees is derived from the store by those watchers.
+ *
+ * Lifecycle states: `created` → `running` → `stopped` (a failed start ends in `stopped` too).
+ */
+
+import { AggregateApplyError, PodnetError, TimeoutError, type SourceLocation } from './core/errors.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { SeededRng } from './core/rng.js';
+import type { KubeObject } from './api/meta.js';
+import { KINDS, FIRST_KINDS, requireKind, resolveResourceName, knownKindNames, type KindInfo } from './api/scheme.js';
+import type { ClusterSpec } from './api/cluster.js';
+import { WellKnown, type Node } from './api/types.js';
+import { ObjectStore, type DeleteOptions, type ListOptions, type WatchEvent, type WatchOptions } from './apiserver/store.js';
+import { defaulting } from './apiserver/defaults.js';
+import { validation } from './apiserver/validation/index.js';
+import { createServiceAllocation } from './apiserver/allocators/index.js';
+import { ControllerManager, type ControllerContext } from './controllers/controller.js';
+import { EventRecorder } from './controllers/events.js';
+import { createNodeIpam } from './controllers/nodeipam.js';
+import { SchedulerController } from './controllers/scheduler.js';
+import { ReplicaSetController } from './controllers/replicaset.js';
+import { DeploymentController } from './controllers/deployment.js';
+import { StatefulSetController } from './controllers/statefulset.js';
+import { DaemonSetController } from './controllers/daemonset.js';
+import { EndpointSliceController } from './controllers/endpointslice.js';
+import { Kubelet } from './kubelet/kubelet.js';
+import { createNetworkPlugin, type NetworkPlugin } from '../plugins/registry.js';
+import { nodeLabels } from './topology/cluster.js';
+import { loadTopologyFiles, type Topology } from './topology/load.js';
+import type { SourcedObject } from './topology/manifests.js';
+import { applyPatch, withLastApplied } from './kubectl/apply.js';
+
+/** Options for starting a cluster. */
+export interface ClusterOptions {
+  /** Overrides the topology's seed. */
+  seed?: number;
+  clock?: Clock;
+  /** Address and port the `kubernetes` Service's endpoint names (the API server). */
+  apiServerEndpoint?: { address: string; port: number };
+}
+
+/** What `apply` did to each object. */
+export interface ApplyResult {
+  object: KubeObject;
+  action: 'created' | 'configured' | 'unchanged';
+}
+
+/** Options for `apply`. */
+export interface ApplyOptions {
+  /**
+   * Snapshot import: keep uid, creationTimestamp and status as given (objects as
+   * `kubectl get -o yaml` prints them), so IPs, CIDRs and conditions stay exactly as they were.
+   * By default an object is restored this way when it carries a status or a uid.
+   */
+  snapshot?: boolean;
+  dryRun?: boolean;
+}
+
+/** The states a cluster moves through. */
+export type ClusterState = 'created' | 'running' | 'stopped';
+
+const NAMESPACE = requireKind('v1', 'Namespace');
+const NODE = requireKind('v1', 'Node');
+const SERVICE = requireKind('v1', 'Service');
+
+/** The namespaces every cluster starts with. */
+export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+/** An emulated cluster. */
+export class Cluster {
+  readonly spec: ClusterSpec;
+  readonly store: ObjectStore;
+  readonly clock: Clock;
+  readonly recorder: EventRecorder;
+  readonly network: NetworkPlugin;
+  #manager: ControllerManager;
+  #kubelets = new Map<string, Kubelet>();
+  #state: ClusterState = 'created';
+  #options: ClusterOptions;
+
+  constructor(spec: ClusterSpec, options: ClusterOptions = {}) {
+    this.spec = options.seed === undefined ? spec : { ...spec, seed: options.seed };
+    this.#options = options;
+    this.clock = options.clock ?? systemClock;
+    const rng = new SeededRng(this.spec.seed);
+    this.store = new ObjectStore({ clock: this.clock, rng });
+    this.network = createNetworkPlugin(this.spec);
+    this.store
+      .use(defaulting)
+      .use(createNodeIpam(this.spec))
+      .use(createServiceAllocation(this.spec))
+      .use(validation);
+    this.recorder = new EventRecorder(this.store);
+    const ctx: ControllerContext = { store: this.store, clock: this.clock, rng, cluster: this.spec, recorder: this.recorder };
+    this.#manager = new ControllerManager(ctx);
+  }
+
+  /** Reads topology files and starts the cluster they describe with their objects in it. */
+  static async fromFiles(files: string[], options: ClusterOptions = {}): Promise<Cluster> {
+    return Cluster.fromTopology(loadTopologyFiles(files), options);
+  }
+
+  /** Starts a cluster from a parsed topology. */
+  static async fromTopology(topology: Topology, options: ClusterOptions = {}): Promise<Cluster> {
+    const cluster = new Cluster(topology.cluster, options);
+    await cluster.start(topology.objects);
+    return cluster;
+  }
+
+  /** The lifecycle state. */
+  get state(): ClusterState {
+    return this.#state;
+  }
+
+  /** The seed in force (the topology's, the option's, or the one drawn from entropy). */
+  get seed(): number {
+    return this.store.rng.seed;
+  }
+
+  /**
+   * Creates the bootstrap objects and the given ones (all-or-nothing), starts the controllers
+   * and kubelets, and resolves once they have converged.
+   */
+  async start(objects: SourcedObject[] = []): Promise<void> {
+    if (this.#state !== 'created') throw new PodnetError('PODNET_CLUSTER_STATE', `cannot start a cluster that is ${this.#state}`);
+    try {
+      this.store.transaction(() => {
+        this.#bootstrap();
+        this.#applyAll(objects, {});
+      });
+    } catch (err) {
+      this.#state = 'stopped';
+      throw err;
+    }
+    this.#manager
+      .add(new SchedulerController())
+      .add(new ReplicaSetController())
+      .add(new DeploymentController())
+      .add(new StatefulSetController())
+      .add(new DaemonSetController())
+      .add(new EndpointSliceController(this.#options.apiServerEndpoint ? { kubernetesEndpoint: this.#options.apiServerEndpoint } : {}));
+    for (const node of this.spec.nodes) {
+      const kubelet = new Kubelet(node.name, this.network);
+      this.#kubelets.set(node.name, kubelet);
+      this.#manager.add(kubelet);
+    }
+    this.#state = 'running';
+    await this.settle();
+  }
+
+  /** Resolves once every controller and kubelet has nothing left to do. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 1000; i++) {
+      await this.#manager.whenIdle();
+      // A reconcile may have scheduled follow-up work on the next tick; settle means quiet.
+      await new Promise((r) => setImmediate(r));
+      if (this.#manager.idle) return;
+    }
+  }
+
+  /** Stops every controller and kubelet and releases their resources. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    this.#manager.stop();
+  }
+
+  #bootstrap(): void {
+    for (const name of SYSTEM_NAMESPACES) {
+      this.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    }
+    for (const node of this.spec.nodes) this.store.create(this.#nodeObject(node));
+    this.store.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+      spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }], sessionAffinity: 'None' },
+    });
+  }
+
+  #nodeObject(node: ClusterSpec['nodes'][number]): Node {
+    const taints = [...node.taints];
+    if (node.role === 'control-plane' && !node.schedulable) {
+      taints.unshift({ key: WellKnown.controlPlaneTaint, effect: 'NoSchedule' });
+    }
+    const now = new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const obj: Node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: node.name, labels: nodeLabels(node), annotations: { 'node.alpha.kubernetes.io/ttl': '0' } },
+      spec: { ...(node.podCIDR ? { podCIDR: node.podCIDR, podCIDRs: [node.podCIDR] } : {}), ...(taints.length ? { taints } : {}) },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: node.address },
+          { type: 'Hostname', address: node.name },
+        ],
+        conditions: [
+          { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available', lastHeartbeatTime: now, lastTransitionTime: now },
+          { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure', lastHeartbeatTime: now, lastTransitionTime: now },
+          { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available', lastHeartbeatTime: now, lastTransitionTime: now },
+          { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now },
+        ],
+        capacity: { cpu: '2', memory: '8Gi', pods: '110', 'ephemeral-storage': '100Gi' },
+        allocatable: { cpu: '2', memory: '8Gi', pods: '110', 'ephemeral-storage': '100Gi' },
+        nodeInfo: {
+          architecture: 'amd64',
+          operatingSystem: 'linux',
+          osImage: 'podnet',
+          kernelVersion: 'podnet',
+          containerRuntimeVersion: 'podnet://0.1.0',
+          kubeletVersion: this.spec.kubernetesVersion,
+          kubeProxyVersion: this.spec.kubernetesVersion,
+          machineID: '',
+          systemUUID: '',
+          bootID: '',
+        },
+      },
+    };
+    return obj;
+  }
+
+  // ------------------------------------------------------------------ objects
+
+  /**
+   * Applies objects as `kubectl apply` does (create, or three-way patch of an existing object),
+   * all-or-nothing: if any object fails, nothing changes and every error found is reported
+   * together, each naming its file, line, object and field.
+   */
+  apply(input: (KubeObject | SourcedObject)[], options: ApplyOptions = {}): ApplyResult[] {
+    this.#requireRunning();
+    const objects = input.map((o): SourcedObject =>
+      'object' in o && 'source' in o ? (o as SourcedObject) : { object: o as KubeObject, source: { file: '<input>' } },
+    );
+    if (options.dryRun) {
+      let results: ApplyResult[] = [];
+      try {
+        this.store.transaction(() => {
+          results = this.#applyAll(objects, options);
+          throw DRY_RUN;
+        });
+      } catch (err) {
+        if (err !== DRY_RUN) throw err;
+      }
+      return results;
+    }
+    return this.store.transaction(() => this.#applyAll(objects, options));
+  }
+
+  #applyAll(objects: SourcedObject[], options: ApplyOptions): ApplyResult[] {
+    const ordered = [...objects].sort((a, b) => rank(a.object) - rank(b.object));
+    const results: ApplyResult[] = [];
+    const errors: PodnetError[] = [];
+    for (const { object, source } of ordered) {
+      try {
+        results.push(this.#applyOne(object, options, source));
+      } catch (err) {
+        if (!(err instanceof PodnetError)) throw err;
+        const m = object.metadata ?? {};
+        errors.push(err.locate(source, { kind: object.kind, namespace: m.namespace, name: m.name }));
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length) throw new AggregateApplyError(errors);
+    return results;
+  }
+
+  #applyOne(manifest: KubeObject, options: ApplyOptions, source: SourceLocation): ApplyResult {
+    void source;
+    const info = this.store.kindOf(manifest);
+    const ns = info.namespaced ? manifest.metadata?.namespace || 'default' : undefined;
+    const name = manifest.metadata?.name;
+    const live = name ? this.store.get(info, ns, name) : undefined;
+    if (!live) {
+      const restore = options.snapshot ?? (manifest.status !== undefined || !!manifest.metadata?.uid);
+      const obj = restore ? snapshotObject(manifest) : withLastApplied(stripStatus(manifest));
+      const created = this.store.create(obj, { keepIdentity: restore });
+      if (restore && manifest.status !== undefined && info.subresources.status) {
+        // A snapshot's status is restored as it was (admission may have filled status on create).
+        const restored = this.store.update({ ...created, status: manifest.status }, { subresource: 'status' });
+        return { object: restored, action: 'created' };
+      }
+      return { object: created, action: 'created' };
+    }
+    const patch = applyPatch(manifest, live);
+    if (!Object.keys(patch).length) return { object: live, action: 'unchanged' };
+    const updated = this.store.patch(info, ns, name!, 'merge', patch);
+    return { object: updated, action: updated.metadata.resourceVersion === live.metadata.resourceVersion ? 'unchanged' : 'configured' };
+  }
+
+  /** Resolves a kind the way kubectl does (`po`, `svc`, `deployments.apps`, `Pod`). */
+  resolveKind(name: string): KindInfo {
+    const info = resolveResourceName(name);
+    if (!info) {
+      throw new PodnetError('PODNET_UNKNOWN_RESOURCE', `the server doesn't have a resource type "${name}"; known: ${knownKindNames().join(', ')}`);
+    }
+    return info;
+  }
+
+  /** Gets one object (a copy), or undefined. */
+  get(kind: string | KindInfo, name: string, namespace?: string): KubeObject | undefined {
+    const info = typeof kind === 'string' ? this.resolveKind(kind) : kind;
+    return this.store.get(info, info.namespaced ? namespace || 'default' : undefined, name);
+  }
+
+  /** Lists objects (copies). Without a namespace, lists across all namespaces. */
+  list(kind: string | KindInfo, options: ListOptions = {}): KubeObject[] {
+    const info = typeof kind === 'string' ? this.resolveKind(kind) : kind;
+    return this.store.list(info, options).items;
+  }
+
+  /** Deletes one object. */
+  delete(kind: string | KindInfo, name: string, namespace?: string, options: DeleteOptions = {}): KubeObject {
+    this.#requireRunning();
+    const info = typeof kind === 'string' ? this.resolveKind(kind) : kind;
+    return this.store.delete(info, info.namespaced ? namespace || 'default' : undefined, name, options);
+  }
+
+  /** Watches a kind; returns a function that stops the watch. */
+  watch(kind: string | KindInfo, options: WatchOptions, handler: (event: WatchEvent) => void): () => void {
+    const info = typeof kind === 'string' ? this.resolveKind(kind) : kind;
+    return this.store.watch(info, options, handler);
+  }
+
+  /**
+   * Waits until an object satisfies `condition` (checked now and on every change), or rejects
+   * with {@link TimeoutError} after `timeoutMs` of the cluster clock.
+   */
+  waitFor(
+    kind: string | KindInfo,
+    name: string,
+    namespace: string | undefined,
+    condition: (obj: KubeObject | undefined) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<KubeObject | undefined> {
+    const info = typeof kind === 'string' ? this.resolveKind(kind) : kind;
+    const ns = info.namespaced ? namespace || 'default' : undefined;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        stop();
+        timer.cancel();
+        fn();
+      };
+      const check = () => {
+        const obj = this.store.get(info, ns, name);
+        if (condition(obj)) finish(() => resolve(obj));
+      };
+      const stop = this.store.watch(info, { namespace: ns, resourceVersion: this.store.resourceVersion, fieldSelector: `metadata.name=${name}` }, check);
+      const timer = this.clock.setTimeout(
+        () => finish(() => reject(new TimeoutError(`timed out after ${timeoutMs}ms waiting for ${info.kind} ${ns ? `${ns}/` : ''}${name}`))),
+        timeoutMs,
+      );
+      check();
+    });
+  }
+
+  /** The kubelet of a node. */
+  kubelet(node: string): Kubelet | undefined {
+    return this.#kubelets.get(node);
+  }
+
+  #requireRunning(): void {
+    if (this.#state !== 'running') throw new PodnetError('PODNET_CLUSTER_STATE', `the cluster is ${this.#state}`);
+  }
+}
+
+const DRY_RUN = Symbol('dry-run');
+
+/** Order of creation within one apply: namespaces and class-like kinds first. */
+function rank(obj: KubeObject): number {
+  if (obj.kind === 'Namespace') return 0;
+  if (FIRST_KINDS.has(obj.kind)) return 1;
+  if (obj.kind === 'Node') return 2;
+  const i = KINDS.findIndex((k) => k.kind === obj.kind);
+  return 10 + (i < 0 ? KINDS.length : i);
+}
+
+function stripStatus(obj: KubeObject): KubeObject {
+  const { status: _s, ...rest } = obj;
+  void _s;
+  return rest as KubeObject;
+}
+
+/** A snapshot object keeps identity; resourceVersion and managedFields are the store's own. */
+function snapshotObject(obj: KubeObject): KubeObject {
+  const copy = structuredClone(obj);
+  delete copy.metadata.resourceVersion;
+  delete copy.metadata.managedFields;
+  return copy;
+}
+
+void NAMESPACE;
+void NODE;
+void SERVICE;

@@ -1,0 +1,236 @@
+/**
+ * The kubelet of one emulated node: it runs the pods bound to its node.
+ *
+ * For each pod it sets up the sandbox through the node's CNI plugin (CNI ADD on eth0, the pod's
+ * IP from the result), reports status as the real kubelet does (phase, podIP/podIPs,
+ * hostIP/hostIPs, startTime, the PodReadyToStartContainers / Initialized / ContainersReady /
+ * Ready / PodScheduled conditions and containerStatuses), and finishes graceful deletion: once
+ * a deleting pod's containers are stopped it tears the sandbox down (CNI DEL) and removes the
+ * pod with grace period 0.
+ *
+ * A pod that arrives with an IP (a snapshot import) keeps it: the address is asked of IPAM as a
+ * static request, like the `cni.projectcalico.org/ipAddrs` annotation.
+ *
+ * Not yet here (see the data-plane issue): real sandboxes and container processes, probes and
+ * restarts. Until then a started container counts as ready, as a container without a
+ * readiness probe does.
+ */
+
+import { createHash } from 'node:crypto';
+import { rfc3339 } from '../core/clock.js';
+import { PodnetError } from '../core/errors.js';
+import { requireKind } from '../api/scheme.js';
+import { WellKnown, type Node, type Pod, type PodCondition, type PodStatus } from '../api/types.js';
+import { Controller, splitKey } from '../controllers/controller.js';
+import type { NetworkPlugin } from '../../plugins/registry.js';
+import type { CniResult } from '../../plugins/cni/spec.js';
+
+const POD = requireKind('v1', 'Pod');
+const NODE = requireKind('v1', 'Node');
+
+/** The component name kubelet events carry. */
+export const KUBELET = 'kubelet';
+
+/** What the kubelet keeps per running sandbox. */
+export interface Sandbox {
+  uid: string;
+  containerId: string;
+  result: CniResult;
+  ips: string[];
+}
+
+/** One node's kubelet. */
+export class Kubelet extends Controller {
+  readonly name: string;
+  readonly nodeName: string;
+  readonly #network: NetworkPlugin;
+  readonly #sandboxes = new Map<string, Sandbox>();
+
+  constructor(nodeName: string, network: NetworkPlugin) {
+    super();
+    this.nodeName = nodeName;
+    this.name = `kubelet/${nodeName}`;
+    this.#network = network;
+  }
+
+  /** The sandboxes running on this node, by `namespace/name`. */
+  get sandboxes(): ReadonlyMap<string, Sandbox> {
+    return this.#sandboxes;
+  }
+
+  protected setup(): void {
+    this.watch(POD, (e) => {
+      const m = e.object.metadata;
+      const key = `${m.namespace}/${m.name}`;
+      if (e.object.spec?.nodeName === this.nodeName || this.#sandboxes.has(key)) return key;
+      return undefined;
+    });
+    this.watch(NODE, (e) => {
+      if (e.object.metadata.name !== this.nodeName) return undefined;
+      // A podCIDR that arrives late lets pods waiting for it start.
+      return [...this.ctx.store.select(POD, { fieldSelector: `spec.nodeName=${this.nodeName}` })]
+        .filter((p) => !p.status?.podIP)
+        .map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+    });
+  }
+
+  protected reconcile(key: string): void {
+    const { namespace, name } = splitKey(key);
+    const pod = this.ctx.store.get(POD, namespace, name) as Pod | undefined;
+    const sandbox = this.#sandboxes.get(key);
+    if (!pod || pod.spec.nodeName !== this.nodeName || (sandbox && sandbox.uid !== pod.metadata.uid)) {
+      if (sandbox) this.#teardown(key, sandbox);
+      if (!pod || pod.spec.nodeName !== this.nodeName) return;
+    }
+    if (pod.metadata.deletionTimestamp) return this.#terminate(key, pod);
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') return;
+    if (!this.#sandboxes.has(key)) this.#runSandbox(key, pod);
+  }
+
+  #node(): Node {
+    const node = this.ctx.store.get(NODE, undefined, this.nodeName) as Node | undefined;
+    if (!node) throw new PodnetError('PODNET_NODE_NOT_FOUND', `node ${this.nodeName} not found`);
+    return node;
+  }
+
+  #runSandbox(key: string, pod: Pod): void {
+    const node = this.#node();
+    this.#network.syncNode(node);
+    const containerId = sandboxId(pod);
+    const requested = requestedIps(pod);
+    let result: CniResult;
+    try {
+      result = this.#network.add(this.nodeName, {
+        containerId,
+        netns: `/var/run/netns/cni-${pod.metadata.uid}`,
+        ifName: 'eth0',
+        args: {
+          IgnoreUnknown: 'true',
+          K8S_POD_NAMESPACE: pod.metadata.namespace!,
+          K8S_POD_NAME: pod.metadata.name!,
+          K8S_POD_INFRA_CONTAINER_ID: containerId,
+          K8S_POD_UID: pod.metadata.uid!,
+          ...(requested.length ? { IP: requested.join(',') } : {}),
+        },
+        path: [],
+      });
+    } catch (err) {
+      const message = `Failed to create pod sandbox: plugin type="${this.#network.name}" failed (add): ${(err as Error).message}`;
+      this.ctx.recorder.record(pod, 'Warning', 'FailedCreatePodSandBox', message, KUBELET, this.nodeName);
+      throw err;
+    }
+    const ips = (result.ips ?? []).map((ip) => ip.address.split('/')[0]!);
+    this.#sandboxes.set(key, { uid: pod.metadata.uid!, containerId, result, ips });
+    this.#reportRunning(pod, node, ips);
+  }
+
+  #reportRunning(pod: Pod, node: Node, ips: string[]): void {
+    const now = rfc3339(this.ctx.clock.now());
+    const hostIP = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const old = pod.status ?? {};
+    const restored = old.phase === 'Running' && !!old.podIP;
+    const status: PodStatus = { ...old };
+    if (!restored) {
+      status.phase = 'Running';
+      status.startTime = old.startTime ?? now;
+      status.conditions = mergeConditions(old.conditions ?? [], [
+        { type: 'PodReadyToStartContainers', status: 'True', lastProbeTime: null, lastTransitionTime: now },
+        { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: now },
+        { type: 'Ready', status: 'True', lastProbeTime: null, lastTransitionTime: now },
+        { type: 'ContainersReady', status: 'True', lastProbeTime: null, lastTransitionTime: now },
+        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now },
+      ]);
+      status.containerStatuses = pod.spec.containers.map((c) => ({
+        name: c.name,
+        image: c.image,
+        imageID: `${c.image ?? ''}@sha256:${createHash('sha256').update(c.image ?? '').digest('hex')}`,
+        containerID: `podnet://${createHash('sha256').update(`${pod.metadata.uid}/${c.name}`).digest('hex')}`,
+        ready: true,
+        started: true,
+        restartCount: 0,
+        state: { running: { startedAt: now } },
+        lastState: {},
+      }));
+    }
+    if (hostIP) {
+      status.hostIP = hostIP;
+      status.hostIPs = [{ ip: hostIP }];
+    }
+    status.podIP = ips[0];
+    status.podIPs = ips.map((ip) => ({ ip }));
+    if (!status.podIP) delete status.podIP;
+    this.ctx.store.update({ ...pod, status }, { subresource: 'status' });
+    if (!restored) {
+      for (const c of pod.spec.containers) {
+        this.ctx.recorder.record(pod, 'Normal', 'Started', `Started container ${c.name}`, KUBELET, this.nodeName);
+      }
+    }
+  }
+
+  #terminate(key: string, pod: Pod): void {
+    const sandbox = this.#sandboxes.get(key);
+    if (sandbox) {
+      for (const c of pod.spec.containers) {
+        this.ctx.recorder.record(pod, 'Normal', 'Killing', `Stopping container ${c.name}`, KUBELET, this.nodeName);
+      }
+      this.#teardown(key, sandbox);
+    }
+    // Containers are stopped: the kubelet removes the pod object for good.
+    try {
+      this.ctx.store.delete(POD, pod.metadata.namespace, pod.metadata.name!, {
+        gracePeriodSeconds: 0,
+        preconditions: { uid: pod.metadata.uid! },
+      });
+    } catch (err) {
+      if ((err as PodnetError).code !== 'PODNET_NOT_FOUND' && (err as PodnetError).code !== 'PODNET_CONFLICT') throw err;
+    }
+  }
+
+  #teardown(key: string, sandbox: Sandbox): void {
+    const [namespace, name] = key.split('/') as [string, string];
+    this.#network.del(this.nodeName, {
+      containerId: sandbox.containerId,
+      netns: '',
+      ifName: 'eth0',
+      args: { IgnoreUnknown: 'true', K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name },
+      path: [],
+    });
+    this.#sandboxes.delete(key);
+  }
+
+  override stop(): void {
+    super.stop();
+    for (const [key, sandbox] of [...this.#sandboxes]) this.#teardown(key, sandbox);
+  }
+}
+
+/** The id the runtime gives a pod sandbox (a stable hash of the pod's uid). */
+function sandboxId(pod: Pod): string {
+  return createHash('sha256').update(`sandbox/${pod.metadata.uid}`).digest('hex');
+}
+
+/** IPs a pod asks for: its snapshot status, or calico's ipAddrs annotation. */
+function requestedIps(pod: Pod): string[] {
+  const fromStatus = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  if (fromStatus.length) return fromStatus;
+  const annotation = pod.metadata.annotations?.[WellKnown.calicoIpAddrs];
+  if (!annotation) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(annotation);
+  } catch {
+    throw new PodnetError('PODNET_INVALID_ANNOTATION', `${WellKnown.calicoIpAddrs} must be a JSON list of IP addresses, got ${annotation}`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === 'string')) {
+    throw new PodnetError('PODNET_INVALID_ANNOTATION', `${WellKnown.calicoIpAddrs} must be a JSON list of IP addresses, got ${annotation}`);
+  }
+  return parsed;
+}
+
+function mergeConditions(old: PodCondition[], fresh: PodCondition[]): PodCondition[] {
+  return fresh.map((c) => {
+    const prev = old.find((o) => o.type === c.type);
+    return prev && prev.status === c.status ? { ...c, lastTransitionTime: prev.lastTransitionTime ?? c.lastTransitionTime! } : c;
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Describe, before realize: reads topology files into plain data — one cluster description and
+ * the Kubernetes objects that go into it, each object remembering its file and line.
+ */
+
+import { TopologyError, field } from '../core/errors.js';
+import type { ClusterSpec } from '../api/cluster.js';
+import { defaultClusterSpec, isTopologyDocument, parseClusterDocument } from './cluster.js';
+import { parseManifests, readManifestFile, type SourcedObject } from './manifests.js';
+
+/** A topology: the cluster and the objects to create in it. */
+export interface Topology {
+  cluster: ClusterSpec;
+  objects: SourcedObject[];
+  /** Whether a Cluster (or kind config) document was found, rather than the default used. */
+  explicitCluster: boolean;
+}
+
+/** Reads topology files. At most one Cluster document may appear across them. */
+export function loadTopologyFiles(files: string[]): Topology {
+  return splitTopology(files.flatMap((file) => readManifestFile(file)));
+}
+
+/** Parses topology text (for tests and the library API). */
+export function parseTopology(text: string, file = '<input>'): Topology {
+  return splitTopology(parseManifests(text, file));
+}
+
+/** Separates the topology document from ordinary objects and parses it. */
+export function splitTopology(all: SourcedObject[]): Topology {
+  const clusterDocs = all.filter((o) => isTopologyDocument(o.object));
+  const objects = all.filter((o) => !isTopologyDocument(o.object));
+  if (clusterDocs.length > 1) {
+    const second = clusterDocs[1]!;
+    throw new TopologyError(
+      [field.forbidden('kind', `only one Cluster document is allowed; the first is at ${clusterDocs[0]!.source.file}:${clusterDocs[0]!.source.line}`)],
+      second.source,
+    );
+  }
+  const doc = clusterDocs[0];
+  return {
+    cluster: doc ? parseClusterDocument(doc.object, doc.source) : defaultClusterSpec(),
+    objects,
+    explicitCluster: !!doc,
+  };
+}
