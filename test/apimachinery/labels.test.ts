@@ -185,7 +185,7 @@ t.test('a nil LabelSelector selects nothing, an empty one everything', async (t)
 });
 
 t.test('rejects bad LabelSelectors as LabelSelectorAsSelector does', async (t) => {
-  const bad: Array<[LabelSelector, string]> = [
+  const bad: Array<[LabelSelector, string | RegExp]> = [
     [
       { matchExpressions: [{ key: 'tier', operator: 'In', values: [] }] },
       "values: Invalid value: []string(nil): for 'in', 'notin' operators, values set can't be empty",

@@ -24,9 +24,7 @@ import {
   SUPPORTED_PORT_PROTOCOLS,
   arr,
   child,
-  cidrContains,
   inclusiveRangeError,
-  intField,
   invalidEach,
   ipFamilyOf,
   isConfigMapKey,
@@ -46,6 +44,7 @@ import {
   obj,
   parseCIDR,
   parseIP,
+  regexError,
   str,
   validateAnnotations,
   validateImmutableField,
@@ -203,13 +202,8 @@ function validateEnv(env: unknown, path: string): FieldError[] {
     const name = str(e.name);
     if (!name) errs.push(field.required(child(p, 'name')));
     else if (!new RegExp(`^${ENV_NAME_FMT}$`).test(name)) {
-      errs.push(
-        field.invalid(
-          child(p, 'name'),
-          name,
-          `a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '${ENV_NAME_FMT}')`,
-        ),
-      );
+      const msg = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
+      errs.push(field.invalid(child(p, 'name'), name, regexError(msg, ENV_NAME_FMT, 'my.env-name', 'MY_ENV.NAME', 'MyEnvName1')));
     }
   });
   return errs;
@@ -1190,15 +1184,14 @@ function validateConfigMap(cm: KubeObject, old: KubeObject | undefined): FieldEr
   return errs;
 }
 
-/** Where a base64 string stops being base64, as Go's decoder reports it, or -1 when it is valid. */
+/** Where a base64 string stops being valid standard base64 (Go's CorruptInputError offset), or -1. */
 function base64ErrorAt(value: string): number {
-  const m = /^[A-Za-z0-9+/]*={0,2}/.exec(value);
-  const prefix = m ? m[0].length : 0;
-  if (prefix < value.length) return prefix;
-  const body = value.replace(/=+$/, '');
-  const padding = value.length - body.length;
-  if (value.length % 4 !== 0) return value.length - (value.length % 4) + (padding ? 0 : Math.min(value.length % 4, 1)) - (padding ? 0 : 0);
-  if (padding > 0 && body.length % 4 === 1) return body.length;
+  const bad = value.search(/[^A-Za-z0-9+/=]/);
+  if (bad >= 0) return bad;
+  const firstPad = value.indexOf('=');
+  if (firstPad >= 0 && !/^=+$/.test(value.slice(firstPad))) return firstPad;
+  if (value.length % 4 !== 0) return value.length - (value.length % 4);
+  if (firstPad >= 0 && value.length - firstPad > 2) return firstPad;
   return -1;
 }
 
@@ -1291,6 +1284,3 @@ export function validateCore(o: KubeObject, old?: KubeObject): FieldError[] | un
       return undefined;
   }
 }
-
-// Exported for the other groups' validators.
-export { cidrContains, intField };

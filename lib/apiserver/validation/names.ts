@@ -587,7 +587,7 @@ export function validateAnnotations(annotations: unknown, path: string): FieldEr
     size += Buffer.byteLength(k) + Buffer.byteLength(typeof v === 'string' ? v : '');
   }
   if (size > TOTAL_ANNOTATION_SIZE_LIMIT) {
-    errs.push({ type: 'Too long', field: path, detail: `may not be more than ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes` });
+    errs.push(field.tooLong(path, TOTAL_ANNOTATION_SIZE_LIMIT));
   }
   return errs;
 }

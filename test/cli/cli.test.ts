@@ -1,0 +1,135 @@
+// The `podnet` command as a user runs it: a real child process of bin/podnet.js (built to dist/
+// by `npm test`'s compile step), asserting on what it prints and exits with.
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = 'bin/podnet.js';
+
+function podnet(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function rows(text: string): string[][] {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(/ {3,}|(?<=\S) {2,}(?=\S)/).map((c) => c.trim()));
+}
+
+t.test('get pods -o wide shows every pod with its IP and node, in kubectl columns', async (t) => {
+  const r = podnet('get', 'pods', '-o', 'wide', '-f', 'topologies/quickstart.yaml');
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  t.match(lines[0], /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
+  t.equal(lines.length, 5, 'header and four pods');
+  const ips = new Set<string>();
+  for (const line of lines.slice(1)) {
+    const m = /^(\S+)\s+1\/1\s+Running\s+0\s+\S+\s+(10\.244\.(\d+)\.\d+)\s+(worker2?)\s+<none>\s+<none>$/.exec(line);
+    t.ok(m, `row: ${line}`);
+    if (!m) continue;
+    ips.add(m[2]!);
+    t.equal(m[3], m[4] === 'worker' ? '1' : '2', `${m[2]} lies in ${m[4]}'s podCIDR`);
+  }
+  t.equal(ips.size, 4, 'distinct IPs');
+});
+
+t.test('get endpointslices -A shows the web Service endpoints', async (t) => {
+  const r = podnet('get', 'endpointslices', '-A', '-f', 'topologies/quickstart.yaml');
+  t.equal(r.code, 0, r.stderr);
+  const table = rows(r.stdout);
+  t.same(table[0], ['NAMESPACE', 'NAME', 'ADDRESSTYPE', 'PORTS', 'ENDPOINTS', 'AGE']);
+  const web = table.find((row) => /^web-/.test(row[1] ?? ''));
+  t.ok(web, 'a slice for web');
+  t.equal(web![2], 'IPv4');
+  t.equal(web![3], '8080');
+  t.equal(web![4]!.split(',').length, 3, 'three endpoints');
+  const kubernetes = table.find((row) => row[1] === 'kubernetes');
+  t.ok(kubernetes, 'the kubernetes Service slice');
+});
+
+t.test('get -o yaml prints one object; -o json a List for several; -o name', async (t) => {
+  const one = podnet('get', 'svc', 'web', '-o', 'yaml', '-f', 'topologies/quickstart.yaml');
+  t.equal(one.code, 0, one.stderr);
+  t.match(one.stdout, /^apiVersion: v1\nkind: Service\nmetadata:\n/);
+  const many = podnet('get', 'deploy', '-o', 'json', '-f', 'topologies/quickstart.yaml');
+  const list = JSON.parse(many.stdout);
+  t.equal(list.kind, 'List');
+  t.equal(list.items[0].status.readyReplicas, 3);
+  t.equal(podnet('get', 'nodes', '-o', 'name', '-f', 'topologies/quickstart.yaml').stdout, 'node/control-plane\nnode/worker\nnode/worker2\n');
+});
+
+t.test('get of a missing object or unknown resource exits 2 with kubectl wording', async (t) => {
+  const missing = podnet('get', 'pod', 'nope', '-f', 'topologies/quickstart.yaml');
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, 'error: pods "nope" not found');
+  const unknown = podnet('get', 'widgets', '-f', 'topologies/quickstart.yaml');
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, `the server doesn't have a resource type "widgets"`);
+});
+
+t.test('validate: ok files exit 0; bad ones exit 2 with every error', async (t) => {
+  const ok = podnet('validate', 'topologies/quickstart.yaml');
+  t.equal(ok.code, 0, ok.stderr);
+  const dir = mkdtempSync(join(tmpdir(), 'podnet-cli-'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(
+    bad,
+    `apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{port: 70000}]
+---
+apiVersion: apps/v1
+kind: Deploymnt
+metadata: {name: web}
+`,
+  );
+  const r = podnet('validate', bad);
+  t.equal(r.code, 2);
+  t.match(r.stderr, `${bad}:1: `);
+  t.match(r.stderr, 'spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive');
+  t.match(r.stderr, `${bad}:7: no matches for kind "Deploymnt" in version "apps/v1"`);
+  const yaml = join(dir, 'broken.yaml');
+  writeFileSync(yaml, 'kind: Pod\n  bad: indentation\n');
+  const y = podnet('validate', yaml);
+  t.equal(y.code, 2);
+  t.match(y.stderr, `${yaml}:`);
+});
+
+t.test('usage errors exit 2; --help on every verb exits 0', async (t) => {
+  t.equal(podnet('frobnicate').code, 2);
+  t.equal(podnet('get', 'pods').code, 2, 'no cluster to ask');
+  t.equal(podnet('up', '--seed', 'abc', 'x.yaml').code, 2);
+  for (const verb of ['up', 'validate', 'get']) {
+    const r = podnet(verb, '--help');
+    t.equal(r.code, 0, `${verb} --help`);
+    t.match(r.stdout, `Usage: podnet ${verb}`);
+  }
+});
+
+t.test('up prints the summary, then stops cleanly on SIGINT with exit 0', async (t) => {
+  const child = spawn(process.execPath, [BIN, 'up', 'topologies/quickstart.yaml'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Press Ctrl-C to stop.')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`exited early with ${code}: ${out}`)));
+  });
+  t.match(out, /podnet: cluster "quickstart" up in \d+ms/);
+  t.match(out, /NODES\n.*\ncontrol-plane\s+control-plane\s+zone-a\s+172\.18\.0\.2\s+10\.244\.0\.0\/24\s+Ready/);
+  t.match(out, /default\s+web\s+ClusterIP\s+10\.\d+\.\d+\.\d+\s+80\/TCP\s+3/);
+  t.match(out, /default\s+client\s+10\.244\.\d+\.\d+\s+worker2?\s+Running/);
+  const code = await new Promise<number | null>((resolve) => {
+    child.removeAllListeners('exit');
+    child.on('exit', (c) => resolve(c));
+    child.kill('SIGINT');
+  });
+  t.equal(code, 0);
+});
