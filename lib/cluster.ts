@@ -32,7 +32,7 @@ import { EndpointSliceController } from './controllers/endpointslice.js';
 import { Kubelet } from './kubelet/kubelet.js';
 import { createNetworkPlugin, type NetworkPlugin } from '../plugins/registry.js';
 import { nodeLabels } from './topology/cluster.js';
-import { loadTopologyFiles, type Topology } from './topology/load.js';
+import { adoptSnapshotNodes, loadTopologyFiles, type Topology } from './topology/load.js';
 import type { SourcedObject } from './topology/manifests.js';
 import { applyPatch, withLastApplied } from './kubectl/apply.js';
 
@@ -129,9 +129,12 @@ export class Cluster {
    */
   async start(objects: SourcedObject[] = []): Promise<void> {
     if (this.#state !== 'created') throw new PodnetError('PODNET_CLUSTER_STATE', `cannot start a cluster that is ${this.#state}`);
+    adoptSnapshotNodes(this.spec, objects);
     try {
       this.store.transaction(() => {
-        this.#bootstrap();
+        // Nodes that come as objects (a snapshot) are created from those objects instead.
+        const given = new Set(objects.filter((o) => o.object.kind === 'Node').map((o) => o.object.metadata?.name));
+        this.#bootstrap(given);
         this.#applyAll(objects, {});
       });
     } catch (err) {
@@ -171,11 +174,11 @@ export class Cluster {
     this.#manager.stop();
   }
 
-  #bootstrap(): void {
+  #bootstrap(givenNodes: Set<string | undefined>): void {
     for (const name of SYSTEM_NAMESPACES) {
       this.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
     }
-    for (const node of this.spec.nodes) this.store.create(this.#nodeObject(node));
+    for (const node of this.spec.nodes) if (!givenNodes.has(node.name)) this.store.create(this.#nodeObject(node));
     this.store.create({
       apiVersion: 'v1',
       kind: 'Service',

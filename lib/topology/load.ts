@@ -5,6 +5,7 @@
 
 import { TopologyError, field } from '../core/errors.js';
 import type { ClusterSpec } from '../api/cluster.js';
+import { WellKnown } from '../api/types.js';
 import { defaultClusterSpec, isTopologyDocument, parseClusterDocument } from './cluster.js';
 import { parseManifests, readManifestFile, type SourcedObject } from './manifests.js';
 
@@ -38,9 +39,35 @@ export function splitTopology(all: SourcedObject[]): Topology {
     );
   }
   const doc = clusterDocs[0];
-  return {
-    cluster: doc ? parseClusterDocument(doc.object, doc.source) : defaultClusterSpec(),
-    objects,
-    explicitCluster: !!doc,
-  };
+  const cluster = doc ? parseClusterDocument(doc.object, doc.source) : defaultClusterSpec();
+  adoptSnapshotNodes(cluster, objects);
+  return { cluster, objects, explicitCluster: !!doc };
+}
+
+/**
+ * Node objects among the manifests (a snapshot) describe the cluster's nodes as they really
+ * are: their InternalIP and podCIDR win over the topology's defaults, and a Node the topology
+ * does not name joins the cluster as a node of its own (with its role from the node-role label).
+ */
+export function adoptSnapshotNodes(cluster: ClusterSpec, objects: SourcedObject[]): void {
+  for (const { object } of objects) {
+    if (object.kind !== 'Node' || object.apiVersion !== 'v1' || !object.metadata?.name) continue;
+    const address = (object.status?.addresses as { type: string; address: string }[] | undefined)?.find((a) => a.type === 'InternalIP')?.address;
+    const podCIDR = object.spec?.podCIDR as string | undefined;
+    const labels = object.metadata.labels ?? {};
+    let node = cluster.nodes.find((n) => n.name === object.metadata.name);
+    if (!node) {
+      node = {
+        name: object.metadata.name,
+        role: labels[WellKnown.controlPlaneRole] !== undefined ? 'control-plane' : 'worker',
+        labels: {},
+        address: address ?? '',
+        taints: [],
+      };
+      if (labels[WellKnown.zone]) node.zone = labels[WellKnown.zone];
+      cluster.nodes.push(node);
+    }
+    if (address) node.address = address;
+    if (podCIDR) node.podCIDR = podCIDR;
+  }
 }
