@@ -104,7 +104,7 @@ export function kindLabel(info: KindInfo): string {
 
 /** The sorted list of known kinds, as shown in an unknown-kind error. */
 export function knownKindNames(): string[] {
-  return KINDS.map((i) => `${apiVersionOf(i)}/${i.kind}`).sort();
+  return KINDS.map((i) => `${i.kind} (${apiVersionOf(i)})`).sort();
 }
 
 /** Also served, for the same kind, under these older or newer versions. */

@@ -323,6 +323,11 @@ function defaultNetworkPolicy(np: KubeObject): void {
   }
 }
 
+function defaultIngressClass(ic: KubeObject): void {
+  // SetDefaults_IngressClass: parameters are cluster-scoped unless said otherwise.
+  if (isObj(ic.spec) && isObj(ic.spec.parameters)) setDefault(ic.spec.parameters, 'scope', 'Cluster');
+}
+
 // ------------------------------------------------------------------------------------------------
 // gateway.networking.k8s.io (the CRDs' OpenAPI defaults)
 
@@ -456,6 +461,9 @@ export function applyDefaults(o: KubeObject, old?: KubeObject, op: AdmissionCont
       break;
     case 'networking.k8s.io/NetworkPolicy':
       defaultNetworkPolicy(o);
+      break;
+    case 'networking.k8s.io/IngressClass':
+      defaultIngressClass(o);
       break;
     case `${GATEWAY_GROUP}/HTTPRoute`:
       defaultHTTPRoute(o);

@@ -308,10 +308,10 @@ export class ObjectStore {
     return this.#atomically(() => {
       this.#admit(ctx);
       if (unchanged(old, ctx.object)) return deepCopy(old);
-      const stored = this.#commit(info, 'MODIFIED', ctx.object, old, ctx);
-      // An object being deleted goes once its last finalizer is removed.
-      if (stored.metadata.deletionTimestamp && !stored.metadata.finalizers?.length) this.#remove(info, stored);
-      return stored;
+      // An object being deleted goes once its last finalizer is removed, unless a graceful
+      // deletion is still pending: then the update is the delete (one DELETED event).
+      if (shouldDeleteDuringUpdate(old, ctx.object)) return this.#remove(info, old);
+      return this.#commit(info, 'MODIFIED', ctx.object, old, ctx);
     });
   }
 
@@ -374,12 +374,9 @@ export class ObjectStore {
       if (policy === 'Orphan') {
         this.#orphanDependents(old);
       }
-      if (finalizers.length || graceful !== undefined) {
-        if (old.metadata.deletionTimestamp) {
-          // Already terminating: a shorter grace period may still shorten it.
-          if (graceful === 0) return this.#remove(info, old);
-          return deepCopy(old);
-        }
+      if (old.metadata.deletionTimestamp) return this.#deleteAgain(info, old, options);
+      // A grace period of 0 deletes at once (DeleteOptions: "zero means delete immediately").
+      if (finalizers.length || graceful) {
         const obj = deepCopy(old);
         obj.metadata.deletionTimestamp = rfc3339(this.clock.now() + (graceful ?? 0) * 1000);
         obj.metadata.deletionGracePeriodSeconds = graceful ?? 0;
@@ -394,6 +391,24 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * A delete of an object that is already terminating (rest.BeforeDelete): only a shorter grace
+   * period changes anything; a grace period that reaches 0 removes the object unless finalizers
+   * hold it.
+   */
+  #deleteAgain(info: KindInfo, old: KubeObject, options: DeleteOptions): KubeObject {
+    const current = old.metadata.deletionGracePeriodSeconds ?? 0;
+    const requested = options.gracePeriodSeconds === undefined ? undefined : options.gracePeriodSeconds < 0 ? 1 : options.gracePeriodSeconds;
+    const held = !!old.metadata.finalizers?.length;
+    if (current === 0) return held ? deepCopy(old) : this.#remove(info, old);
+    if (requested === undefined || requested >= current) return deepCopy(old);
+    if (requested === 0 && !held) return this.#remove(info, old);
+    const obj = deepCopy(old);
+    obj.metadata.deletionTimestamp = rfc3339(Date.parse(old.metadata.deletionTimestamp!) + (requested - current) * 1000);
+    obj.metadata.deletionGracePeriodSeconds = requested;
+    return this.#commit(info, 'MODIFIED', obj, old);
+  }
+
   /** Finds the kind of an object, throwing the unknown-kind error kubectl users know. */
   kindOf(obj: Pick<KubeObject, 'apiVersion' | 'kind'>): KindInfo {
     return this.#kindOf(obj);
@@ -406,20 +421,25 @@ export class ObjectStore {
    * (store contents, resourceVersion history, allocator state) and no watcher sees any of them.
    */
   transaction<T>(fn: () => T): T {
-    if (this.#txEvents) return fn();
     const saved = new Map<KindInfo, Map<string, KubeObject>>();
     for (const [info, bucket] of this.#data) saved.set(info, new Map(bucket));
     const savedRv = this.#rv;
-    this.#txEvents = [];
+    // A nested transaction is a savepoint in the enclosing one.
+    const outer = this.#txEvents;
+    const mark = outer?.length ?? 0;
+    if (!outer) this.#txEvents = [];
     try {
       const result = fn();
-      const events = this.#txEvents;
-      this.#txEvents = undefined;
-      for (const e of events) this.#publish(e);
-      this.#deliver();
+      if (!outer) {
+        const events = this.#txEvents!;
+        this.#txEvents = undefined;
+        for (const e of events) this.#publish(e);
+        this.#deliver();
+      }
       return result;
     } catch (err) {
-      this.#txEvents = undefined;
+      if (outer) outer.length = mark;
+      else this.#txEvents = undefined;
       this.#data = saved;
       this.#rv = savedRv;
       for (const plugin of this.#plugins) plugin.resync?.(this);
@@ -427,8 +447,9 @@ export class ObjectStore {
     }
   }
 
+  /** One write: its own transaction, or part of the enclosing one (without a savepoint). */
   #atomically<T>(fn: () => T): T {
-    return this.transaction(fn);
+    return this.#txEvents ? fn() : this.transaction(fn);
   }
 
   #dryRun<T>(fn: () => T): T {
@@ -470,7 +491,8 @@ export class ObjectStore {
       const rv = Number(rvText);
       if (!Number.isInteger(rv) || rv < 0) throw new BadRequestError(`invalid resourceVersion: ${rvText}`);
       const oldest = this.#history.length ? this.#history[0]!.rv : this.#rv + 1;
-      if (rv < oldest - 1 && rv < this.#rv) throw new ResourceVersionTooOldError(rv, oldest);
+      // The watch cache's "too old resource version: <requested> (<oldest - 1>)".
+      if (rv < oldest - 1 && rv < this.#rv) throw new ResourceVersionTooOldError(rv, oldest - 1);
       for (const entry of this.#history) {
         if (entry.rv <= rv) continue;
         const e = filterEvent(watcher, entry);
@@ -517,7 +539,8 @@ export class ObjectStore {
     const phase = obj.status?.phase;
     if (!obj.spec?.nodeName || phase === 'Succeeded' || phase === 'Failed') return undefined;
     const grace = options.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30;
-    return grace < 0 ? 0 : grace;
+    // rest.BeforeDelete: "Negative values will be treated as the value `1s` on the delete path."
+    return grace < 0 ? 1 : grace;
   }
 
   #commit(
@@ -592,12 +615,11 @@ export class ObjectStore {
       const others = refs.filter((r) => r.uid !== uid);
       const otherOwnersAlive = others.some((r) => this.#ownerExists(r.uid));
       if (otherOwnersAlive) {
-        // Another owner keeps it; only drop the reference to the deleted owner.
-        if (policy === 'Background') {
-          const obj = deepCopy(dependent);
-          obj.metadata.ownerReferences = others;
-          this.#commit(info, 'MODIFIED', obj, dependent);
-        }
+        // Another owner keeps it; only drop the reference to the deleted (or foreground-deleting)
+        // owner, as the garbage collector does, so that owner does not wait for it.
+        const obj = deepCopy(dependent);
+        obj.metadata.ownerReferences = others;
+        this.#commit(info, 'MODIFIED', obj, dependent);
         continue;
       }
       if (dependent.metadata.deletionTimestamp && policy === 'Background') continue;
@@ -619,8 +641,8 @@ export class ObjectStore {
     const obj = deepCopy(current);
     obj.metadata.finalizers = (obj.metadata.finalizers ?? []).filter((f) => f !== FOREGROUND);
     if (!obj.metadata.finalizers.length) delete obj.metadata.finalizers;
-    const stored = this.#commit(info, 'MODIFIED', obj, current);
-    if (!stored.metadata.finalizers?.length) this.#remove(info, stored);
+    if (shouldDeleteDuringUpdate(current, obj)) this.#remove(info, current);
+    else this.#commit(info, 'MODIFIED', obj, current);
   }
 
   #orphanDependents(owner: KubeObject): void {
@@ -703,6 +725,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** JSON with object keys sorted: equal for semantically equal objects, whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    isObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
 function specChanged(a: KubeObject, b: KubeObject): boolean {
   const strip = (o: KubeObject) => {
     const { metadata: _m, status: _s, ...rest } = o;
@@ -710,12 +739,21 @@ function specChanged(a: KubeObject, b: KubeObject): boolean {
     void _s;
     return rest;
   };
-  return JSON.stringify(strip(a)) !== JSON.stringify(strip(b));
+  return canonicalJson(strip(a)) !== canonicalJson(strip(b));
 }
 
 function unchanged(a: KubeObject, b: KubeObject): boolean {
   const strip = (o: KubeObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
-  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+  return canonicalJson(strip(a)) === canonicalJson(strip(b));
+}
+
+/**
+ * The generic registry's ShouldDeleteDuringUpdate: the new object has no finalizers, the stored
+ * one is being deleted and has no grace period (or 0) left to wait for.
+ */
+function shouldDeleteDuringUpdate(old: KubeObject, obj: KubeObject): boolean {
+  if (obj.metadata.finalizers?.length || !old.metadata.deletionTimestamp) return false;
+  return !old.metadata.deletionGracePeriodSeconds;
 }
 
 function toLabelSelector(s: string | Selector | undefined): Selector | undefined {

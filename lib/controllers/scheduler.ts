@@ -336,20 +336,22 @@ function spreadScores(
 // ------------------------------------------------------------------------------------------------
 // The controller
 
-/** Options of {@link Scheduler}. */
+/** Options of {@link SchedulerController}. */
 export interface SchedulerOptions {
   /** The `spec.schedulerName` this scheduler serves; `default-scheduler` by default. */
   schedulerName?: string;
 }
 
 /** The default scheduler. See the module header for the behaviour followed. */
-export class Scheduler extends Controller {
+export class SchedulerController extends Controller {
   readonly name: string;
   readonly schedulerName: string;
   /** Bumped whenever the cluster changes in a way that may make an unschedulable pod fit. */
   #epoch = 0;
   /** Pods that did not fit: the pod's resourceVersion and the epoch of the failed attempt. */
   readonly #unschedulable = new Map<string, { rv: string; epoch: number }>();
+  /** What each node looked like to the filters last time, to tell real changes from heartbeats. */
+  readonly #nodes = new Map<string, string>();
 
   constructor(options: SchedulerOptions = {}) {
     super();
@@ -375,7 +377,24 @@ export class Scheduler extends Controller {
       if (pod.spec?.nodeName || pod.metadata.deletionTimestamp || !this.responsibleFor(pod)) return undefined;
       return key;
     });
-    this.watch(KIND.Node, () => this.#retryAll());
+    this.watch(KIND.Node, (e) => {
+      const name = e.object.metadata.name!;
+      if (e.type === 'DELETED') {
+        this.#nodes.delete(name);
+        return undefined;
+      }
+      // Only what the filters and scores read counts as a change (not heartbeats).
+      const n = e.object as Node;
+      const fingerprint = JSON.stringify([
+        n.metadata.labels ?? {},
+        n.spec?.taints ?? [],
+        !!n.spec?.unschedulable,
+        n.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? '',
+      ]);
+      if (this.#nodes.get(name) === fingerprint) return undefined;
+      this.#nodes.set(name, fingerprint);
+      return this.#retryAll();
+    });
   }
 
   #retryAll(): string[] {

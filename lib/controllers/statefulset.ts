@@ -60,7 +60,8 @@ export function parsePodName(name: string): { parent: string; ordinal: number } 
 
 /** The revision name of a StatefulSet's current template: `<sts>-<hash>`. */
 export function statefulSetRevision(sts: StatefulSet): string {
-  const collisions = (sts.status as { collisionCount?: number } | undefined)?.collisionCount;
+  // A zero collision count hashes like none, so the revision survives the first status write.
+  const collisions = (sts.status as { collisionCount?: number } | undefined)?.collisionCount || undefined;
   return `${sts.metadata.name}-${computeHash(sts.spec.template, collisions)}`;
 }
 
@@ -207,7 +208,7 @@ export class StatefulSetController extends Controller {
         if (at !== undefined) this.enqueueAfter(`${sts.metadata.namespace}/${sts.metadata.name}`, at - now);
         return;
       }
-      this.#ensureIdentity(sts, pod, start + i);
+      this.#ensureIdentity(pod, start + i);
     }
 
     // Condemned pods, highest ordinal first.
@@ -284,12 +285,11 @@ export class StatefulSetController extends Controller {
   }
 
   /** `identityMatches`/`updateIdentity`: the identity labels an adopted pod may lack. */
-  #ensureIdentity(sts: StatefulSet, pod: Pod, ordinal: number): void {
+  #ensureIdentity(pod: Pod, ordinal: number): void {
     const labels = pod.metadata.labels ?? {};
     const name = pod.metadata.name!;
     if (labels[WellKnown.statefulSetPodName] === name && labels[WellKnown.podIndex] === String(ordinal)) return;
     const copy = { ...pod, metadata: { ...pod.metadata, labels: { ...labels, [WellKnown.statefulSetPodName]: name, [WellKnown.podIndex]: String(ordinal) } } };
     this.ctx.store.update(copy);
-    void sts;
   }
 }

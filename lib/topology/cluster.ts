@@ -31,8 +31,14 @@ export function defaultClusterSpec(): ClusterSpec {
 /** Parses and validates a topology document; throws {@link TopologyError} with every problem. */
 export function parseClusterDocument(doc: KubeObject | Record<string, unknown>, source?: SourceLocation): ClusterSpec {
   const errors: FieldError[] = [];
-  const spec = doc.apiVersion === KIND_API_VERSION ? fromKindConfig(doc, errors) : fromClusterDocument(doc, errors);
-  if (spec) validate(spec, errors, doc.apiVersion === KIND_API_VERSION ? '' : 'spec.');
+  const isKind = doc.apiVersion === KIND_API_VERSION;
+  const spec = isKind ? fromKindConfig(doc, errors) : fromClusterDocument(doc, errors);
+  if (spec) {
+    const checked = errors.length;
+    validate(spec, errors, isKind ? '' : 'spec.');
+    // Name the kind config's own fields, not the ones they were mapped onto.
+    if (isKind) for (const e of errors.slice(checked)) e.field = KIND_FIELD_PATHS[e.field] ?? e.field;
+  }
   if (errors.length || !spec) throw new TopologyError(errors, source);
   return spec;
 }
@@ -58,6 +64,16 @@ function num(o: Obj, key: string, path: string, errors: FieldError[]): number | 
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v)) {
     errors.push(field.invalid(`${path}${key}`, v, 'must be a number'));
+    return undefined;
+  }
+  return v;
+}
+
+function bool(o: Obj, key: string, path: string, errors: FieldError[]): boolean | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') {
+    errors.push(field.invalid(`${path}${key}`, v, 'must be true or false'));
     return undefined;
   }
   return v;
@@ -138,8 +154,24 @@ const NETWORK_FIELDS = [
   'serviceNodePortRange',
 ];
 const LINK_FIELDS = ['between', 'latency', 'jitter', 'loss', 'bandwidth', 'partitioned'];
+const DOCUMENT_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'];
+const KUBE_PROXY_FIELDS = ['mode', 'ipvsScheduler'];
+const DNS_FIELDS = ['domain'];
+
+/** An optional object field: absent or null is `{}`; anything but an object is an error. */
+function section(o: Obj, key: string, path: string, known: string[], errors: FieldError[]): Obj {
+  const v = o[key];
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) {
+    errors.push(field.invalid(`${path}${key}`, v, 'must be an object'));
+    return {};
+  }
+  checkKnown(v, known, `${path}${key}.`, errors);
+  return v;
+}
 
 function fromClusterDocument(doc: Obj, errors: FieldError[]): ClusterSpec | undefined {
+  checkKnown(doc, DOCUMENT_FIELDS, '', errors);
   const metadata = isObj(doc.metadata) ? doc.metadata : {};
   const name = typeof metadata.name === 'string' && metadata.name ? metadata.name : CLUSTER_DEFAULTS.name;
   const spec = doc.spec === undefined || doc.spec === null ? {} : doc.spec;
@@ -149,12 +181,9 @@ function fromClusterDocument(doc: Obj, errors: FieldError[]): ClusterSpec | unde
   }
   checkKnown(spec, CLUSTER_FIELDS, 'spec.', errors);
 
-  const network = spec.network === undefined ? {} : spec.network;
-  if (!isObj(network)) errors.push(field.invalid('spec.network', network, 'must be an object'));
-  const net: Obj = isObj(network) ? network : {};
-  checkKnown(net, NETWORK_FIELDS, 'spec.network.', errors);
+  const net = section(spec, 'network', 'spec.', NETWORK_FIELDS, errors);
 
-  const rawNodes = spec.nodes === undefined ? [{ role: 'control-plane' }] : spec.nodes;
+  const rawNodes = spec.nodes ?? [{ role: 'control-plane' }];
   const nodes: NodeSpec[] = [];
   if (!Array.isArray(rawNodes)) errors.push(field.invalid('spec.nodes', rawNodes, 'must be a list'));
   else {
@@ -171,10 +200,10 @@ function fromClusterDocument(doc: Obj, errors: FieldError[]): ClusterSpec | unde
     });
   }
 
-  const kubeProxy = isObj(spec.kubeProxy) ? spec.kubeProxy : {};
-  const dns = isObj(spec.dns) ? spec.dns : {};
+  const kubeProxy = section(spec, 'kubeProxy', 'spec.', KUBE_PROXY_FIELDS, errors);
+  const dns = section(spec, 'dns', 'spec.', DNS_FIELDS, errors);
   const links: LinkSpec[] = [];
-  if (spec.links !== undefined) {
+  if (spec.links !== undefined && spec.links !== null) {
     if (!Array.isArray(spec.links)) errors.push(field.invalid('spec.links', spec.links, 'must be a list'));
     else
       spec.links.forEach((raw, i) => {
@@ -195,10 +224,8 @@ function fromClusterDocument(doc: Obj, errors: FieldError[]): ClusterSpec | unde
         if (jitter !== undefined) link.jitterMs = jitter;
         if (loss !== undefined) link.lossPercent = loss;
         if (bandwidth !== undefined) link.bandwidthMbit = bandwidth;
-        if (raw.partitioned !== undefined) {
-          if (typeof raw.partitioned !== 'boolean') errors.push(field.invalid(`${path}.partitioned`, raw.partitioned, 'must be true or false'));
-          else link.partitioned = raw.partitioned;
-        }
+        const partitioned = bool(raw, 'partitioned', `${path}.`, errors);
+        if (partitioned !== undefined) link.partitioned = partitioned;
         links.push(link);
       });
   }
@@ -272,8 +299,10 @@ function nodeFrom(
   if (region) node.region = region;
   const podCIDR = str(raw, 'podCIDR', path, errors);
   if (podCIDR) node.podCIDR = podCIDR;
-  if (raw.schedulable !== undefined) node.schedulable = raw.schedulable === true;
-  if (raw.down !== undefined) node.down = raw.down === true;
+  const schedulable = bool(raw, 'schedulable', path, errors);
+  const down = bool(raw, 'down', path, errors);
+  if (schedulable !== undefined) node.schedulable = schedulable;
+  if (down !== undefined) node.down = down;
   if (raw.taints !== undefined) {
     if (!Array.isArray(raw.taints)) errors.push(field.invalid(`${path}taints`, raw.taints, 'must be a list'));
     else
@@ -294,19 +323,34 @@ function nodeFrom(
 }
 
 const KIND_FIELDS = ['kind', 'apiVersion', 'name', 'nodes', 'networking', 'featureGates', 'runtimeConfig', 'kubeadmConfigPatches', 'kubeadmConfigPatchesJSON6902', 'containerdConfigPatches', 'containerdConfigPatchesJSON6902'];
+// kind decodes its config strictly (yaml KnownFields): these are v1alpha4's Node and Networking.
+const KIND_NODE_FIELDS = ['role', 'image', 'labels', 'extraMounts', 'extraPortMappings', 'kubeadmConfigPatches', 'kubeadmConfigPatchesJSON6902'];
+const KIND_NETWORKING_FIELDS = ['ipFamily', 'apiServerPort', 'apiServerAddress', 'podSubnet', 'serviceSubnet', 'disableDefaultCNI', 'kubeProxyMode', 'dnsSearch'];
+
+/** Where the fields a kind config sets live in the kind config, for validation errors. */
+const KIND_FIELD_PATHS: Record<string, string> = {
+  'network.podSubnet': 'networking.podSubnet',
+  'network.podSubnetV6': 'networking.podSubnet',
+  'network.serviceSubnet': 'networking.serviceSubnet',
+  'network.serviceSubnetV6': 'networking.serviceSubnet',
+  'kubeProxy.mode': 'networking.kubeProxyMode',
+};
 
 /** kind's cluster config: nodes with roles, networking.podSubnet/serviceSubnet/kubeProxyMode. */
 function fromKindConfig(doc: Obj, errors: FieldError[]): ClusterSpec | undefined {
-  checkKnown(doc, KIND_FIELDS, '', errors);
+  // The manifest reader gives every document a `metadata: {}`; kind's config has no such field.
+  const { metadata, ...fields } = doc;
+  checkKnown(isObj(metadata) && !Object.keys(metadata).length ? fields : doc, KIND_FIELDS, '', errors);
   const name = typeof doc.name === 'string' && doc.name ? doc.name : 'kind';
-  const networking = isObj(doc.networking) ? doc.networking : {};
-  const rawNodes = doc.nodes === undefined ? [{ role: 'control-plane' }] : doc.nodes;
+  const networking = section(doc, 'networking', '', KIND_NETWORKING_FIELDS, errors);
+  const rawNodes = doc.nodes ?? [{ role: 'control-plane' }];
   const nodes: NodeSpec[] = [];
   if (!Array.isArray(rawNodes)) errors.push(field.invalid('nodes', rawNodes, 'must be a list'));
   else {
     const counts = { 'control-plane': 0, worker: 0 };
     rawNodes.forEach((raw, i) => {
       if (!isObj(raw)) return void errors.push(field.invalid(`nodes[${i}]`, raw, 'must be an object'));
+      checkKnown(raw, KIND_NODE_FIELDS, `nodes[${i}].`, errors);
       const kindNode: Obj = { role: raw.role ?? 'control-plane' };
       if (raw.labels !== undefined) kindNode.labels = raw.labels;
       const node = nodeFrom(kindNode, `nodes[${i}].`, name, counts, nodes.length, errors);
@@ -323,9 +367,10 @@ function fromKindConfig(doc: Obj, errors: FieldError[]): ClusterSpec | undefined
     network: {
       plugin: 'flannel',
       mtu: CLUSTER_DEFAULTS.mtu,
-      podSubnet: firstOfFamily(podSubnet, 4) ?? CLUSTER_DEFAULTS.podSubnet,
+      // A subnet given but unusable is reported by validate(), not replaced by the default.
+      podSubnet: podSubnet === undefined ? CLUSTER_DEFAULTS.podSubnet : (firstOfFamily(podSubnet, 4) ?? podSubnet),
       nodeCIDRMaskSize: CLUSTER_DEFAULTS.nodeCIDRMaskSize,
-      serviceSubnet: firstOfFamily(serviceSubnet, 4) ?? CLUSTER_DEFAULTS.serviceSubnet,
+      serviceSubnet: serviceSubnet === undefined ? CLUSTER_DEFAULTS.serviceSubnet : (firstOfFamily(serviceSubnet, 4) ?? serviceSubnet),
       loadBalancerPool: [...CLUSTER_DEFAULTS.loadBalancerPool],
       serviceNodePortRange: CLUSTER_DEFAULTS.serviceNodePortRange,
     },
@@ -397,7 +442,7 @@ function validate(spec: ClusterSpec, errors: FieldError[], p: string): void {
     errors.push(field.invalid(`${np}serviceSubnet`, net.serviceSubnet, 'must be /12 or smaller (the apiserver allows at most 2^20 service addresses)'));
   }
   const podBits = Number(net.podSubnet.split('/')[1]);
-  if (!(Number.isInteger(net.nodeCIDRMaskSize) && net.nodeCIDRMaskSize <= 30 && net.nodeCIDRMaskSize >= podBits)) {
+  if (isCidr(net.podSubnet, 4) && !(Number.isInteger(net.nodeCIDRMaskSize) && net.nodeCIDRMaskSize <= 30 && net.nodeCIDRMaskSize >= podBits)) {
     errors.push(field.invalid(`${np}nodeCIDRMaskSize`, net.nodeCIDRMaskSize, `must be between the pod subnet's prefix length (${podBits}) and 30`));
   }
   if (net.podSubnetV6 && !isCidr(net.podSubnetV6, 6)) errors.push(field.invalid(`${np}podSubnetV6`, net.podSubnetV6, 'must be a valid IPv6 CIDR'));
@@ -415,8 +460,9 @@ function validate(spec: ClusterSpec, errors: FieldError[], p: string): void {
   }
   const modes = ['iptables', 'nftables', 'ipvs'];
   if (!modes.includes(spec.kubeProxy.mode)) errors.push(field.notSupported(`${p}kubeProxy.mode`, spec.kubeProxy.mode, modes));
-  if (spec.kubeProxy.ipvsScheduler && !['rr', 'lc', 'sh', 'wrr', 'wlc', 'dh', 'sed', 'nq'].includes(spec.kubeProxy.ipvsScheduler)) {
-    errors.push(field.notSupported(`${p}kubeProxy.ipvsScheduler`, spec.kubeProxy.ipvsScheduler, ['rr', 'lc', 'sh']));
+  const schedulers = ['rr', 'lc', 'sh', 'wrr', 'wlc', 'dh', 'sed', 'nq'];
+  if (spec.kubeProxy.ipvsScheduler && !schedulers.includes(spec.kubeProxy.ipvsScheduler)) {
+    errors.push(field.notSupported(`${p}kubeProxy.ipvsScheduler`, spec.kubeProxy.ipvsScheduler, schedulers));
   }
   const labels = spec.dns.domain.split('.');
   if (!labels.every((l) => DNS1123_LABEL.test(l))) errors.push(field.invalid(`${p}dns.domain`, spec.dns.domain, 'must be a valid DNS domain'));

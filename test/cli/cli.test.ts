@@ -47,8 +47,6 @@ t.test('get endpointslices -A shows the web Service endpoints', async (t) => {
   t.equal(web![2], 'IPv4');
   t.equal(web![3], '8080');
   t.equal(web![4]!.split(',').length, 3, 'three endpoints');
-  const kubernetes = table.find((row) => row[1] === 'kubernetes');
-  t.ok(kubernetes, 'the kubernetes Service slice');
 });
 
 t.test('get -o yaml prints one object; -o json a List for several; -o name', async (t) => {
@@ -93,7 +91,7 @@ metadata: {name: web}
   t.equal(r.code, 2);
   t.match(r.stderr, `${bad}:1: `);
   t.match(r.stderr, 'spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive');
-  t.match(r.stderr, `${bad}:7: no matches for kind "Deploymnt" in version "apps/v1"`);
+  t.match(r.stderr, `${bad}:7: Deploymnt web: no matches for kind "Deploymnt" in version "apps/v1"`);
   const yaml = join(dir, 'broken.yaml');
   writeFileSync(yaml, 'kind: Pod\n  bad: indentation\n');
   const y = podnet('validate', yaml);

@@ -71,8 +71,8 @@ t.test('an unknown kind lists the known ones and changes nothing', async (t) => 
   const docs = parseManifests(`apiVersion: v1\nkind: Servcie\nmetadata: {name: x}\n---\n${svc('ok', 80)}`, 'typo.yaml');
   const err = t.throws(() => cluster.apply(docs)) as PodnetError;
   t.equal(err.code, 'PODNET_UNKNOWN_KIND');
-  t.match(err.message, 'typo.yaml:1: no matches for kind "Servcie" in version "v1"');
-  t.match(err.message, 'v1/Service');
+  t.match(err.message, 'typo.yaml:1: Servcie x: no matches for kind "Servcie" in version "v1"');
+  t.match(err.message, 'Service (v1)');
   t.same(snapshot(cluster), before);
 });
 
