@@ -91,12 +91,12 @@ export class Cluster {
     const rng = new SeededRng(this.spec.seed);
     this.store = new ObjectStore({ clock: this.clock, rng });
     this.network = createNetworkPlugin(this.spec);
-    this.store
-      .use(defaulting)
-      .use(createNodeIpam(this.spec))
-      .use(createServiceAllocation(this.spec))
-      .use(validation);
     this.recorder = new EventRecorder(this.store);
+    const serviceAllocation = createServiceAllocation(this.spec, {
+      // The load-balancer IPAM (MetalLB's role) reports a Service it cannot serve yet.
+      onLoadBalancerPending: (n) => this.recorder.record(n.service, 'Warning', n.reason, n.message, 'metallb-controller'),
+    });
+    this.store.use(defaulting).use(createNodeIpam(this.spec)).use(serviceAllocation).use(validation);
     const ctx: ControllerContext = { store: this.store, clock: this.clock, rng, cluster: this.spec, recorder: this.recorder };
     this.#manager = new ControllerManager(ctx);
   }
