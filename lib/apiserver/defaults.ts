@@ -138,36 +138,33 @@ function externallyAccessible(spec: Obj): boolean {
 }
 
 /**
- * The service registry's type change handling (dropTypeDependentFields): when a Service changes
- * type, fields the new type cannot have are cleared if the user left them as they were.
+ * The service registry's dropTypeDependentFields: when an update makes a field no longer apply
+ * (a type change, allocateLoadBalancerNodePorts turned off, externalIPs removed, ...), the field is
+ * cleared — but only if the user left it as it was, so an explicit change still gets validated.
  */
 function dropTypeDependentFields(spec: Obj, prev: Obj): void {
-  if (spec.type === prev.type) return;
-  const unchanged = (key: string) => jsonEqual(spec[key], prev[key]);
-  if (spec.type === 'ExternalName') {
-    if (unchanged('clusterIP') && unchanged('clusterIPs')) {
+  const same = (key: string) => jsonEqual(spec[key], prev[key]);
+  const needsClusterIP = (s: Obj) => s.type !== 'ExternalName';
+  const needsNodePort = (s: Obj) => s.type === 'NodePort' || (s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts !== false);
+  const needsHealthCheck = (s: Obj) => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local';
+  if (needsClusterIP(prev) && !needsClusterIP(spec)) {
+    if (same('clusterIP') && same('clusterIPs')) {
       delete spec.clusterIP;
       delete spec.clusterIPs;
     }
-    if (unchanged('ipFamilies')) delete spec.ipFamilies;
-    if (unchanged('ipFamilyPolicy')) delete spec.ipFamilyPolicy;
+    if (same('ipFamilies')) delete spec.ipFamilies;
+    if (same('ipFamilyPolicy')) delete spec.ipFamilyPolicy;
   }
-  const needsNodePorts = spec.type === 'NodePort' || (spec.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
-  if (!needsNodePorts && Array.isArray(spec.ports) && Array.isArray(prev.ports)) {
-    spec.ports.forEach((p, i) => {
-      const o = (prev.ports as unknown[])[i];
-      if (isObj(p) && isObj(o) && p.nodePort === o.nodePort) delete p.nodePort;
-    });
+  const nodePortsOf = (s: Obj) => objects(s.ports).map((p) => p.nodePort);
+  if (needsNodePort(prev) && !needsNodePort(spec) && jsonEqual(nodePortsOf(spec), nodePortsOf(prev))) {
+    for (const p of objects(spec.ports)) delete p.nodePort;
   }
-  if (spec.type !== 'LoadBalancer') {
-    if (unchanged('allocateLoadBalancerNodePorts')) delete spec.allocateLoadBalancerNodePorts;
-    if (unchanged('loadBalancerClass')) delete spec.loadBalancerClass;
+  if (needsHealthCheck(prev) && !needsHealthCheck(spec) && same('healthCheckNodePort')) delete spec.healthCheckNodePort;
+  if (prev.type === 'LoadBalancer' && spec.type !== 'LoadBalancer') {
+    if (same('allocateLoadBalancerNodePorts')) delete spec.allocateLoadBalancerNodePorts;
+    if (same('loadBalancerClass')) delete spec.loadBalancerClass;
   }
-  if (!(spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local') && unchanged('healthCheckNodePort')) {
-    delete spec.healthCheckNodePort;
-  }
-  if (!externallyAccessible(spec) && unchanged('externalTrafficPolicy')) delete spec.externalTrafficPolicy;
-  if (spec.type === 'ExternalName' && unchanged('internalTrafficPolicy')) delete spec.internalTrafficPolicy;
+  if (externallyAccessible(prev) && !externallyAccessible(spec) && same('externalTrafficPolicy')) delete spec.externalTrafficPolicy;
 }
 
 function defaultService(svc: KubeObject, old: KubeObject | undefined): void {

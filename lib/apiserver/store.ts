@@ -160,14 +160,23 @@ export class ObjectStore {
   #data = new Map<KindInfo, Map<string, KubeObject>>();
   #rv = 0;
   #history: HistoryEntry[] = [];
+  /** Entries before this index are compacted away (dropped physically in batches). */
+  #historyStart = 0;
   #historyLimit: number;
   #watchers = new Set<Watcher>();
   #plugins: AdmissionPlugin[] = [];
   /** Events committed but not yet delivered; delivery drains it in order, even when re-entered. */
   #outbox: HistoryEntry[] = [];
   #delivering = false;
+  #outboxHead = 0;
   /** Set while a transaction is open: events wait here until it commits. */
   #txEvents: HistoryEntry[] | undefined;
+  /** Set while a transaction is open: how to undo each write, oldest first. */
+  #undo: { info: KindInfo; key: string; prev: KubeObject | undefined }[] | undefined;
+  /** uid → where the object is stored. */
+  #byUid = new Map<string, { info: KindInfo; key: string }>();
+  /** owner uid → the objects naming it in ownerReferences. */
+  #byOwner = new Map<string, Map<string, { info: KindInfo; key: string }>>();
 
   constructor(options: ObjectStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -421,26 +430,38 @@ export class ObjectStore {
    * (store contents, resourceVersion history, allocator state) and no watcher sees any of them.
    */
   transaction<T>(fn: () => T): T {
-    const saved = new Map<KindInfo, Map<string, KubeObject>>();
-    for (const [info, bucket] of this.#data) saved.set(info, new Map(bucket));
     const savedRv = this.#rv;
     // A nested transaction is a savepoint in the enclosing one.
     const outer = this.#txEvents;
     const mark = outer?.length ?? 0;
-    if (!outer) this.#txEvents = [];
+    const undoMark = this.#undo?.length ?? 0;
+    if (!outer) {
+      this.#txEvents = [];
+      this.#undo = [];
+    }
     try {
       const result = fn();
       if (!outer) {
         const events = this.#txEvents!;
         this.#txEvents = undefined;
+        this.#undo = undefined;
         for (const e of events) this.#publish(e);
         this.#deliver();
       }
       return result;
     } catch (err) {
+      // Undo the writes, newest first: an undo log keeps a write O(1) however big the store is.
+      const undo = this.#undo!;
+      for (let i = undo.length - 1; i >= undoMark; i--) {
+        const u = undo[i]!;
+        this.#place(u.info, u.key, u.prev);
+      }
+      undo.length = undoMark;
       if (outer) outer.length = mark;
-      else this.#txEvents = undefined;
-      this.#data = saved;
+      else {
+        this.#txEvents = undefined;
+        this.#undo = undefined;
+      }
       this.#rv = savedRv;
       for (const plugin of this.#plugins) plugin.resync?.(this);
       throw err;
@@ -490,12 +511,19 @@ export class ObjectStore {
     } else {
       const rv = Number(rvText);
       if (!Number.isInteger(rv) || rv < 0) throw new BadRequestError(`invalid resourceVersion: ${rvText}`);
-      const oldest = this.#history.length ? this.#history[0]!.rv : this.#rv + 1;
+      const oldest = this.#historyStart < this.#history.length ? this.#history[this.#historyStart]!.rv : this.#rv + 1;
       // The watch cache's "too old resource version: <requested> (<oldest - 1>)".
       if (rv < oldest - 1 && rv < this.#rv) throw new ResourceVersionTooOldError(rv, oldest - 1);
-      for (const entry of this.#history) {
-        if (entry.rv <= rv) continue;
-        const e = filterEvent(watcher, entry);
+      // History is ordered by resourceVersion: find the first newer entry by bisection.
+      let lo = this.#historyStart;
+      let hi = this.#history.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.#history[mid]!.rv <= rv) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < this.#history.length; i++) {
+        const e = filterEvent(watcher, this.#history[i]!);
         if (e) backlog.push(e);
       }
     }
@@ -506,7 +534,7 @@ export class ObjectStore {
 
   /** The oldest resourceVersion a watch can still start from. */
   get oldestResourceVersion(): string {
-    return String(this.#history.length ? this.#history[0]!.rv - 1 : this.#rv);
+    return String(this.#historyStart < this.#history.length ? this.#history[this.#historyStart]!.rv - 1 : this.#rv);
   }
 
   // ---------------------------------------------------------------- internals
@@ -552,10 +580,9 @@ export class ObjectStore {
   ): KubeObject {
     const rv = ++this.#rv;
     obj.metadata.resourceVersion = String(rv);
-    const bucket = this.#data.get(info)!;
     const key = keyOf(info, obj.metadata.namespace, obj.metadata.name!);
-    if (type === 'DELETED') bucket.delete(key);
-    else bucket.set(key, obj);
+    this.#undo?.push({ info, key, prev: this.#data.get(info)!.get(key) });
+    this.#place(info, key, type === 'DELETED' ? undefined : obj);
     if (ctx) for (const plugin of this.#plugins) plugin.committed?.(ctx);
     const entry: HistoryEntry = { rv, info, type, object: obj, prev };
     if (this.#txEvents) this.#txEvents.push(entry);
@@ -580,11 +607,35 @@ export class ObjectStore {
     return removed;
   }
 
-  #findByUid(uid: string): KubeObject | undefined {
-    for (const bucket of this.#data.values()) {
-      for (const obj of bucket.values()) if (obj.metadata.uid === uid) return obj;
+  /** Stores (or removes) an object under its key, keeping the uid and owner indexes. */
+  #place(info: KindInfo, key: string, obj: KubeObject | undefined): void {
+    const bucket = this.#data.get(info)!;
+    const old = bucket.get(key);
+    const ref = `${info.group}/${info.resource}/${key}`;
+    if (old) {
+      if (this.#byUid.get(old.metadata.uid!)?.key === key) this.#byUid.delete(old.metadata.uid!);
+      for (const r of old.metadata.ownerReferences ?? []) {
+        const set = this.#byOwner.get(r.uid);
+        set?.delete(ref);
+        if (set?.size === 0) this.#byOwner.delete(r.uid);
+      }
     }
-    return undefined;
+    if (!obj) {
+      bucket.delete(key);
+      return;
+    }
+    bucket.set(key, obj);
+    if (obj.metadata.uid) this.#byUid.set(obj.metadata.uid, { info, key });
+    for (const r of obj.metadata.ownerReferences ?? []) {
+      let set = this.#byOwner.get(r.uid);
+      if (!set) this.#byOwner.set(r.uid, (set = new Map()));
+      set.set(ref, { info, key });
+    }
+  }
+
+  #findByUid(uid: string): KubeObject | undefined {
+    const at = this.#byUid.get(uid);
+    return at && this.#data.get(at.info)!.get(at.key);
   }
 
   #admitCommittedDelete(info: KindInfo, obj: KubeObject): void {
@@ -655,16 +706,14 @@ export class ObjectStore {
   }
 
   #dependentsOf(owner: KubeObject): [KindInfo, KubeObject][] {
-    const uid = owner.metadata.uid;
     const out: [KindInfo, KubeObject][] = [];
-    for (const [info, bucket] of this.#data) {
+    for (const { info, key } of this.#byOwner.get(owner.metadata.uid!)?.values() ?? []) {
+      const obj = this.#data.get(info)!.get(key);
       // Namespaced dependents live in their owner's namespace; cluster-scoped owners may own any.
-      for (const obj of bucket.values()) {
-        if (owner.metadata.namespace && obj.metadata.namespace !== owner.metadata.namespace) continue;
-        if (obj.metadata.ownerReferences?.some((r) => r.uid === uid)) out.push([info, obj]);
-      }
+      if (!obj || (owner.metadata.namespace && obj.metadata.namespace !== owner.metadata.namespace)) continue;
+      out.push([info, obj]);
     }
-    return out;
+    return out.sort(([, a], [, b]) => byNamespaceAndName(a, b));
   }
 
   #ownerExists(uid: string): boolean {
@@ -674,7 +723,12 @@ export class ObjectStore {
 
   #publish(entry: HistoryEntry): void {
     this.#history.push(entry);
-    if (this.#history.length > this.#historyLimit) this.#history.splice(0, this.#history.length - this.#historyLimit);
+    // Compact: logically at once, physically in batches, so a write stays O(1) when full.
+    this.#historyStart = Math.max(this.#historyStart, this.#history.length - this.#historyLimit);
+    if (this.#historyStart > Math.max(1024, this.#historyLimit >> 3)) {
+      this.#history = this.#history.slice(this.#historyStart);
+      this.#historyStart = 0;
+    }
     this.#outbox.push(entry);
     if (channels.storeWrite.hasSubscribers) channels.storeWrite.publish({ type: entry.type, object: entry.object });
   }
@@ -683,8 +737,8 @@ export class ObjectStore {
     if (this.#delivering) return;
     this.#delivering = true;
     try {
-      while (this.#outbox.length) {
-        const entry = this.#outbox.shift()!;
+      while (this.#outboxHead < this.#outbox.length) {
+        const entry = this.#outbox[this.#outboxHead++]!;
         for (const w of [...this.#watchers]) {
           if (!this.#watchers.has(w)) continue;
           const e = filterEvent(w, entry);
@@ -692,6 +746,8 @@ export class ObjectStore {
         }
       }
     } finally {
+      this.#outbox = this.#outbox.slice(this.#outboxHead);
+      this.#outboxHead = 0;
       this.#delivering = false;
     }
   }

@@ -193,6 +193,7 @@ function validateLifecycle(lifecycle: unknown, path: string): FieldError[] {
 }
 
 const ENV_NAME_FMT = '[-._a-zA-Z][-._a-zA-Z0-9]*';
+const envNameRe = new RegExp(`^${ENV_NAME_FMT}$`);
 
 function validateEnv(env: unknown, path: string): FieldError[] {
   const errs: FieldError[] = [];
@@ -201,7 +202,7 @@ function validateEnv(env: unknown, path: string): FieldError[] {
     const p = `${path}[${i}]`;
     const name = str(e.name);
     if (!name) errs.push(field.required(child(p, 'name')));
-    else if (!new RegExp(`^${ENV_NAME_FMT}$`).test(name)) {
+    else if (!envNameRe.test(name)) {
       const msg = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
       errs.push(field.invalid(child(p, 'name'), name, regexError(msg, ENV_NAME_FMT, 'my.env-name', 'MY_ENV.NAME', 'MyEnvName1')));
     }
@@ -427,9 +428,8 @@ function validateAffinity(affinity: unknown, path: string): FieldError[] {
       if (terms.length === 0) errs.push(field.required(termsPath, 'must have at least one node selector term'));
       terms.forEach((t, i) => errs.push(...validateNodeSelectorTerm(t, `${termsPath}[${i}]`)));
     }
-    errs.push(
-      ...validateWeightedTerms(na.preferredDuringSchedulingIgnoredDuringExecution, child(p, 'preferredDuringSchedulingIgnoredDuringExecution'), 'preference', validateNodeSelectorTerm),
-    );
+    const preferred = 'preferredDuringSchedulingIgnoredDuringExecution';
+    errs.push(...validateWeightedTerms(na[preferred], child(p, preferred), 'preference', validateNodeSelectorTerm));
   }
   for (const kind of ['podAffinity', 'podAntiAffinity']) {
     const pa = affinity[kind];
@@ -438,9 +438,8 @@ function validateAffinity(affinity: unknown, path: string): FieldError[] {
     arr(pa.requiredDuringSchedulingIgnoredDuringExecution).forEach((t, i) => {
       errs.push(...validatePodAffinityTerm(t, `${child(p, 'requiredDuringSchedulingIgnoredDuringExecution')}[${i}]`));
     });
-    errs.push(
-      ...validateWeightedTerms(pa.preferredDuringSchedulingIgnoredDuringExecution, child(p, 'preferredDuringSchedulingIgnoredDuringExecution'), 'podAffinityTerm', validatePodAffinityTerm),
-    );
+    const preferred = 'preferredDuringSchedulingIgnoredDuringExecution';
+    errs.push(...validateWeightedTerms(pa[preferred], child(p, preferred), 'podAffinityTerm', validatePodAffinityTerm));
   }
   return errs;
 }

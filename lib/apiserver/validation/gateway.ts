@@ -30,9 +30,13 @@ import {
 // ------------------------------------------------------------------------------------------------
 // OpenAPI schema checks, worded as k8s.io/kube-openapi's validator words them
 
+const compiled = new Map<string, RegExp>();
+
 function pattern(path: string, value: unknown, re: string): FieldError[] {
   if (typeof value !== 'string') return [field.invalid(path, value, `${path} in body must be of type string`)];
-  return new RegExp(re).test(value) ? [] : [field.invalid(path, value, `${path} in body should match '${re}'`)];
+  let regexp = compiled.get(re);
+  if (!regexp) compiled.set(re, (regexp = new RegExp(re)));
+  return regexp.test(value) ? [] : [field.invalid(path, value, `${path} in body should match '${re}'`)];
 }
 
 function maxLength(path: string, value: unknown, max: number): FieldError[] {
@@ -80,6 +84,7 @@ const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+\\-.^_\\x60|~]+$";
 const PROTOCOL_PATTERN = `^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|${DNS_LABEL}(\\.${DNS_LABEL})*\\/[A-Za-z0-9]+$`;
 const CONTROLLER_PATTERN = `^${DNS_LABEL}(\\.${DNS_LABEL})*\\/[A-Za-z0-9\\/\\-._~%!$&'()*+,;=:]+$`;
 const PATH_CHARS_PATTERN = "^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$";
+const pathCharsRe = new RegExp(PATH_CHARS_PATTERN);
 
 /** The standard listener protocols; anything else must be domain-prefixed. */
 export const CORE_PROTOCOLS = ['HTTP', 'HTTPS', 'TLS', 'TCP', 'UDP'];
@@ -344,13 +349,12 @@ function validatePathModifier(raw: unknown, path: string): FieldError[] {
   const m = obj(raw);
   const errs = enumValue(child(path, 'type'), m.type, ['ReplaceFullPath', 'ReplacePrefixMatch']);
   errs.push(...maxLength(child(path, 'replaceFullPath'), m.replaceFullPath, 1024), ...maxLength(child(path, 'replacePrefixMatch'), m.replacePrefixMatch, 1024));
-  const has = (k: string) => m[k] !== undefined && m[k] !== null;
-  if (m.type === 'ReplaceFullPath' && !has('replaceFullPath')) errs.push(cel(path, 'object', "replaceFullPath must be specified when type is set to 'ReplaceFullPath'"));
-  if (has('replaceFullPath') && m.type !== 'ReplaceFullPath') errs.push(cel(path, 'object', "type must be 'ReplaceFullPath' when replaceFullPath is set"));
-  if (m.type === 'ReplacePrefixMatch' && !has('replacePrefixMatch')) {
-    errs.push(cel(path, 'object', "replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'"));
+  for (const type of ['ReplaceFullPath', 'ReplacePrefixMatch']) {
+    const key = type === 'ReplaceFullPath' ? 'replaceFullPath' : 'replacePrefixMatch';
+    const has = m[key] !== undefined && m[key] !== null;
+    if (m.type === type && !has) errs.push(cel(path, 'object', `${key} must be specified when type is set to '${type}'`));
+    if (has && m.type !== type) errs.push(cel(path, 'object', `type must be '${type}' when ${key} is set`));
   }
-  if (has('replacePrefixMatch') && m.type !== 'ReplacePrefixMatch') errs.push(cel(path, 'object', "type must be 'ReplacePrefixMatch' when replacePrefixMatch is set"));
   return errs;
 }
 
@@ -436,7 +440,7 @@ function validatePathMatch(raw: unknown, path: string): FieldError[] {
   for (const suffix of ['/..', '/.']) {
     if (value.endsWith(suffix)) errs.push(cel(path, 'object', `must not end with '${suffix}' ${when}`));
   }
-  if (!new RegExp(PATH_CHARS_PATTERN).test(value)) {
+  if (!pathCharsRe.test(value)) {
     errs.push(cel(path, 'object', `must only contain valid characters (matching ${PATH_CHARS_PATTERN}) for types ['Exact', 'PathPrefix']`));
   }
   return errs;

@@ -294,8 +294,9 @@ function validateIngressClass(ic: KubeObject, old: KubeObject | undefined): Fiel
     if (scope === undefined || scope === null) errs.push(field.required(child(p, 'scope')));
     else if (scope !== 'Namespace' && scope !== 'Cluster') errs.push(field.notSupported(child(p, 'scope'), scope, ['Cluster', 'Namespace']));
     else if (scope === 'Namespace') {
-      if (params.namespace === undefined || params.namespace === null) errs.push(field.required(child(p, 'namespace'), "`parameters.scope` is set to 'Namespace'"));
-      else errs.push(...invalidEach(child(p, 'namespace'), params.namespace, nameIsDNSLabel(str(params.namespace), false)));
+      if (params.namespace === undefined || params.namespace === null) {
+        errs.push(field.required(child(p, 'namespace'), "`parameters.scope` is set to 'Namespace'"));
+      } else errs.push(...invalidEach(child(p, 'namespace'), params.namespace, nameIsDNSLabel(str(params.namespace), false)));
     } else if (params.namespace !== undefined && params.namespace !== null) {
       errs.push(field.forbidden(child(p, 'namespace'), "`parameters.scope` is set to 'Cluster'"));
     }

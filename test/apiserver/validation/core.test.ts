@@ -1,5 +1,6 @@
 import t from 'tap';
 import type { KubeObject } from '../../../lib/api/meta.js';
+import { applyDefaults } from '../../../lib/apiserver/defaults.js';
 import { POD_UPDATE_FORBIDDEN } from '../../../lib/apiserver/validation/core.js';
 import { errorsOf, merge } from './helpers.js';
 
@@ -467,6 +468,12 @@ t.test('Service updates', async (t) => {
   t.same(errorsOf(stored, ext), [], 'ExternalName → ClusterIP may set one');
   const np = merge(myService, { spec: { type: 'NodePort', clusterIP: '10.96.0.10', ports: [{ port: 80, nodePort: 30007 }] } });
   t.same(errorsOf(merge(np, { spec: { type: 'ClusterIP' } }), np), [], 'NodePort → ClusterIP drops the nodePort and externalTrafficPolicy');
+  const withExternalIP = applyDefaults(merge(stored, { spec: { externalIPs: ['198.51.100.32'] } }));
+  t.equal(withExternalIP.spec.externalTrafficPolicy, 'Cluster');
+  t.same(errorsOf(merge(withExternalIP, { spec: { externalIPs: undefined } }), withExternalIP), [], 'removing externalIPs drops the defaulted externalTrafficPolicy');
+  t.same(errorsOf(merge(withExternalIP, { spec: { externalIPs: undefined, externalTrafficPolicy: 'Local' } }), withExternalIP), [
+    'spec.externalTrafficPolicy: Invalid value: "Local": may only be set for externally-accessible services',
+  ]);
 });
 
 // ------------------------------------------------------------------------------------------------
