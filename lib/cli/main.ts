@@ -200,7 +200,11 @@ interface GetOptions {
 
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    // Signal listeners do not keep the event loop alive; a cluster with no sockets open would
+    // otherwise let the process end on its own.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     const onSignal = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       resolve(signal);

@@ -130,4 +130,5 @@ t.test('up prints the summary, then stops cleanly on SIGINT with exit 0', async 
     child.kill('SIGINT');
   });
   t.equal(code, 0);
+  t.match(out, 'podnet stopped.', 'it was still running and stopped because of the signal');
 });
