@@ -31,7 +31,7 @@ import { DaemonSetController } from './controllers/daemonset.js';
 import { EndpointSliceController } from './controllers/endpointslice.js';
 import { Kubelet } from './kubelet/kubelet.js';
 import { createNetworkPlugin, type NetworkPlugin } from '../plugins/registry.js';
-import { nodeLabels } from './topology/cluster.js';
+import { defaultClusterSpec, nodeLabels } from './topology/cluster.js';
 import { adoptSnapshotNodes, loadTopologyFiles, type Topology } from './topology/load.js';
 import type { SourcedObject } from './topology/manifests.js';
 import { applyPatch, withLastApplied } from './kubectl/apply.js';
@@ -65,9 +65,6 @@ export interface ApplyOptions {
 /** The states a cluster moves through. */
 export type ClusterState = 'created' | 'running' | 'stopped';
 
-const NAMESPACE = requireKind('v1', 'Namespace');
-const NODE = requireKind('v1', 'Node');
-const SERVICE = requireKind('v1', 'Service');
 
 /** The namespaces every cluster starts with. */
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -106,6 +103,13 @@ export class Cluster {
     return Cluster.fromTopology(loadTopologyFiles(files), options);
   }
 
+  /** Starts a cluster of the given shape (default: kind's single node) with objects in it. */
+  static async fromObjects(objects: KubeObject[], spec: ClusterSpec = defaultClusterSpec(), options: ClusterOptions = {}): Promise<Cluster> {
+    const cluster = new Cluster(spec, options);
+    await cluster.start(objects);
+    return cluster;
+  }
+
   /** Starts a cluster from a parsed topology. */
   static async fromTopology(topology: Topology, options: ClusterOptions = {}): Promise<Cluster> {
     const cluster = new Cluster(topology.cluster, options);
@@ -127,8 +131,9 @@ export class Cluster {
    * Creates the bootstrap objects and the given ones (all-or-nothing), starts the controllers
    * and kubelets, and resolves once they have converged.
    */
-  async start(objects: SourcedObject[] = []): Promise<void> {
+  async start(input: (KubeObject | SourcedObject)[] = []): Promise<void> {
     if (this.#state !== 'created') throw new PodnetError('PODNET_CLUSTER_STATE', `cannot start a cluster that is ${this.#state}`);
+    const objects = input.map(toSourced);
     adoptSnapshotNodes(this.spec, objects);
     try {
       this.store.transaction(() => {
@@ -237,9 +242,7 @@ export class Cluster {
    */
   apply(input: (KubeObject | SourcedObject)[], options: ApplyOptions = {}): ApplyResult[] {
     this.#requireRunning();
-    const objects = input.map((o): SourcedObject =>
-      'object' in o && 'source' in o ? (o as SourcedObject) : { object: o as KubeObject, source: { file: '<input>' } },
-    );
+    const objects = input.map(toSourced);
     if (options.dryRun) {
       let results: ApplyResult[] = [];
       try {
@@ -377,6 +380,10 @@ export class Cluster {
 
 const DRY_RUN = Symbol('dry-run');
 
+function toSourced(o: KubeObject | SourcedObject): SourcedObject {
+  return 'object' in o && 'source' in o ? (o as SourcedObject) : { object: o as KubeObject, source: { file: '<input>' } };
+}
+
 /** Order of creation within one apply: namespaces and class-like kinds first. */
 function rank(obj: KubeObject): number {
   if (obj.kind === 'Namespace') return 0;
@@ -400,6 +407,3 @@ function snapshotObject(obj: KubeObject): KubeObject {
   return copy;
 }
 
-void NAMESPACE;
-void NODE;
-void SERVICE;

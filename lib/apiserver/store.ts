@@ -310,12 +310,15 @@ export class ObjectStore {
       }
       obj.metadata.namespace = old.metadata.namespace;
       if (!obj.metadata.namespace) delete obj.metadata.namespace;
-      if (info.hasGeneration && specChanged(old, obj)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
     const ctx: AdmissionContext = { op: 'UPDATE', info, object: obj, old: deepCopy(old), store: this };
     if (options.subresource) ctx.subresource = options.subresource;
     return this.#atomically(() => {
       this.#admit(ctx);
+      // Judged after defaulting: a manifest that only omits defaulted fields changes nothing.
+      if (!options.subresource && info.hasGeneration && specChanged(old, ctx.object)) {
+        ctx.object.metadata.generation = (old.metadata.generation ?? 0) + 1;
+      }
       if (unchanged(old, ctx.object)) return deepCopy(old);
       // An object being deleted goes once its last finalizer is removed, unless a graceful
       // deletion is still pending: then the update is the delete (one DELETED event).

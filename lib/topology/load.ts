@@ -4,7 +4,7 @@
  */
 
 import { TopologyError, field } from '../core/errors.js';
-import type { ClusterSpec } from '../api/cluster.js';
+import { CLUSTER_DEFAULTS, type ClusterSpec } from '../api/cluster.js';
 import { WellKnown } from '../api/types.js';
 import { defaultClusterSpec, isTopologyDocument, parseClusterDocument } from './cluster.js';
 import { parseManifests, readManifestFile, type SourcedObject } from './manifests.js';
@@ -61,7 +61,7 @@ export function adoptSnapshotNodes(cluster: ClusterSpec, objects: SourcedObject[
         name: object.metadata.name,
         role: labels[WellKnown.controlPlaneRole] !== undefined ? 'control-plane' : 'worker',
         labels: {},
-        address: address ?? '',
+        address: address ?? freeNodeAddress(cluster),
         taints: [],
       };
       if (labels[WellKnown.zone]) node.zone = labels[WellKnown.zone];
@@ -70,4 +70,14 @@ export function adoptSnapshotNodes(cluster: ClusterSpec, objects: SourcedObject[
     if (address) node.address = address;
     if (podCIDR) node.podCIDR = podCIDR;
   }
+}
+
+/** The first default node address (172.18.0.2, .3, ...) no node uses yet. */
+function freeNodeAddress(cluster: ClusterSpec): string {
+  const used = new Set(cluster.nodes.map((n) => n.address));
+  for (let i = 2; i < 255; i++) {
+    const candidate = `${CLUSTER_DEFAULTS.nodeAddressBase}${i}`;
+    if (!used.has(candidate)) return candidate;
+  }
+  throw new TopologyError([field.invalid('nodes', cluster.nodes.length, 'no free default node address left in 172.18.0.0/24')]);
 }

@@ -126,7 +126,7 @@ t.test('up prints the summary, then stops cleanly on SIGINT with exit 0', async 
   t.match(out, /default\s+client\s+10\.244\.\d+\.\d+\s+worker2?\s+Running/);
   const code = await new Promise<number | null>((resolve) => {
     child.removeAllListeners('exit');
-    child.on('exit', (c) => resolve(c));
+    child.on('close', (c) => resolve(c)); // 'close': after stdout has been read to the end
     child.kill('SIGINT');
   });
   t.equal(code, 0);
