@@ -7,7 +7,7 @@
  * unless given. The published JSON Schema is topologies/cluster.schema.json.
  */
 
-import { isIP } from 'node:net';
+import { ipFamilyOf, parseCIDR, parseIPRange } from '../core/ipnet.js';
 import { TopologyError, field, type FieldError, type SourceLocation } from '../core/errors.js';
 import { CLUSTER_DEFAULTS, KUBERNETES_VERSION, type ClusterSpec, type LinkSpec, type NodeSpec } from '../api/cluster.js';
 import { WellKnown } from '../api/types.js';
@@ -394,15 +394,12 @@ function firstOfFamily(value: string | undefined, family: 4 | 6): string | undef
   return value
     ?.split(',')
     .map((s) => s.trim())
-    .find((s) => isIP(s.split('/')[0]!) === family);
+    .find((s) => ipFamilyOf(s.split('/')[0]!) === (family === 4 ? 'IPv4' : 'IPv6'));
 }
 
 function isCidr(s: string, family?: 4 | 6): boolean {
-  const [ip, bits, ...rest] = s.split('/');
-  if (rest.length || bits === undefined || !/^\d+$/.test(bits)) return false;
-  const f = isIP(ip!);
-  if (!f || (family && f !== family)) return false;
-  return Number(bits) <= (f === 4 ? 32 : 128);
+  const cidr = parseCIDR(s);
+  return !!cidr && (!family || cidr.family === (family === 4 ? 'IPv4' : 'IPv6'));
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -420,7 +417,7 @@ function validate(spec: ClusterSpec, errors: FieldError[], p: string): void {
     }
     if (names.has(n.name)) errors.push(field.duplicate(`${nodesPath}[${i}].name`, n.name));
     names.add(n.name);
-    if (isIP(n.address) !== 4) errors.push(field.invalid(`${nodesPath}[${i}].address`, n.address, 'must be a valid IPv4 address'));
+    if (ipFamilyOf(n.address) !== 'IPv4') errors.push(field.invalid(`${nodesPath}[${i}].address`, n.address, 'must be a valid IPv4 address'));
     else if (n.address.startsWith('127.')) {
       errors.push(field.invalid(`${nodesPath}[${i}].address`, n.address, 'is a virtual node address and may not be a loopback address'));
     }
@@ -450,8 +447,7 @@ function validate(spec: ClusterSpec, errors: FieldError[], p: string): void {
     errors.push(field.invalid(`${np}serviceSubnetV6`, net.serviceSubnetV6, 'must be a valid IPv6 CIDR'));
   }
   net.loadBalancerPool.forEach((entry, i) => {
-    const range = entry.split('-');
-    const ok = range.length === 2 ? range.every((a) => isIP(a.trim()) === 4) : isCidr(entry);
+    const ok = parseIPRange(entry)?.family === 'IPv4';
     if (!ok) errors.push(field.invalid(`${np}loadBalancerPool[${i}]`, entry, 'must be a CIDR or a range like 172.18.255.200-172.18.255.250'));
   });
   const m = /^(\d+)-(\d+)$/.exec(net.serviceNodePortRange);
