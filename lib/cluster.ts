@@ -41,7 +41,10 @@ export interface ClusterOptions {
   /** Overrides the topology's seed. */
   seed?: number;
   clock?: Clock;
-  /** Address and port the `kubernetes` Service's endpoint names (the API server). */
+  /**
+   * Virtual address and port the `kubernetes` Service's endpoint names (the kube-apiserver);
+   * by default the first control-plane node's address and 6443, as on a kind cluster.
+   */
   apiServerEndpoint?: { address: string; port: number };
 }
 
@@ -152,7 +155,7 @@ export class Cluster {
       .add(new DeploymentController())
       .add(new StatefulSetController())
       .add(new DaemonSetController())
-      .add(new EndpointSliceController(this.#options.apiServerEndpoint ? { kubernetesEndpoint: this.#options.apiServerEndpoint } : {}));
+      .add(new EndpointSliceController({ kubernetesEndpoint: this.#options.apiServerEndpoint ?? this.#defaultApiServerEndpoint() }));
     for (const node of this.spec.nodes) {
       const kubelet = new Kubelet(node.name, this.network);
       this.#kubelets.set(node.name, kubelet);
@@ -177,6 +180,12 @@ export class Cluster {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
     this.#manager.stop();
+  }
+
+  /** The kube-apiserver's virtual endpoint: the first control-plane node's address, port 6443. */
+  #defaultApiServerEndpoint(): { address: string; port: number } {
+    const cp = this.spec.nodes.find((n) => n.role === 'control-plane') ?? this.spec.nodes[0]!;
+    return { address: cp.address, port: 6443 };
   }
 
   #bootstrap(givenNodes: Set<string | undefined>): void {

@@ -334,31 +334,14 @@ export class ObjectStore {
     name: string,
     type: PatchType,
     patch: unknown,
-    options: UpdateOptions = {},
+    options: UpdateOptions & { /** Runs on the patched object before it is written. */ mutate?: (obj: KubeObject, current: KubeObject) => KubeObject } = {},
   ): KubeObject {
     const current = this.getOrThrow(info, namespace, name);
-    let patched: unknown;
-    switch (type) {
-      case 'merge':
-        patched = mergePatch(current, patch);
-        break;
-      case 'json':
-        if (!Array.isArray(patch)) throw new BadRequestError('json patch must be a list of operations');
-        patched = jsonPatch(current, patch);
-        break;
-      case 'strategic':
-        patched = strategicMergePatch(current, patch, info.kind);
-        break;
-    }
-    if (!isObject(patched)) throw new BadRequestError('the patch did not produce an object');
-    const obj = patched as KubeObject;
-    obj.metadata ??= {};
-    if (obj.metadata.name !== name || (info.namespaced && obj.metadata.namespace !== current.metadata.namespace)) {
-      throw new BadRequestError('the name and namespace of an object cannot be changed by a patch');
-    }
-    obj.apiVersion = current.apiVersion;
-    obj.kind = current.kind;
-    return this.update(obj, options);
+    let obj = applyPatchDocument(current, type, patch, info);
+    if (options.mutate) obj = options.mutate(obj, current);
+    const { mutate: _m, ...rest } = options;
+    void _m;
+    return this.update(obj, rest);
   }
 
   /**
@@ -857,6 +840,35 @@ function byNamespaceAndName(a: KubeObject, b: KubeObject): number {
   const ma = a.metadata.name ?? '';
   const mb = b.metadata.name ?? '';
   return ma < mb ? -1 : ma > mb ? 1 : 0;
+}
+
+/**
+ * Applies a JSON merge, JSON or strategic merge patch to an object, as the apiserver's patcher
+ * does: the result must still be an object of the same name, namespace and kind.
+ */
+export function applyPatchDocument(current: KubeObject, type: PatchType, patch: unknown, info: KindInfo): KubeObject {
+  let patched: unknown;
+  switch (type) {
+    case 'merge':
+      patched = mergePatch(current, patch);
+      break;
+    case 'json':
+      if (!Array.isArray(patch)) throw new BadRequestError('json patch must be a list of operations');
+      patched = jsonPatch(current, patch);
+      break;
+    case 'strategic':
+      patched = strategicMergePatch(current, patch, info.kind);
+      break;
+  }
+  if (!isObject(patched)) throw new BadRequestError('the patch did not produce an object');
+  const obj = patched as KubeObject;
+  obj.metadata ??= {};
+  if (obj.metadata.name !== current.metadata.name || (info.namespaced && obj.metadata.namespace !== current.metadata.namespace)) {
+    throw new BadRequestError('the name and namespace of an object cannot be changed by a patch');
+  }
+  obj.apiVersion = current.apiVersion;
+  obj.kind = current.kind;
+  return obj;
 }
 
 /** Re-exported so callers can resolve a label selector object from a spec. */

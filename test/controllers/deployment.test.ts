@@ -1,102 +1,29 @@
 import t from 'tap';
-import { ObjectStore } from '../../lib/apiserver/store.js';
-import { ManualClock, rfc3339 } from '../../lib/core/clock.js';
-import { SeededRng } from '../../lib/core/rng.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import type { ClusterSpec } from '../../lib/api/cluster.js';
-import type { Deployment, Node, Pod, ReplicaSet, Taint } from '../../lib/api/types.js';
-import { ControllerManager } from '../../lib/controllers/controller.js';
-import { EventRecorder } from '../../lib/controllers/events.js';
+import type { Deployment, Pod, ReplicaSet } from '../../lib/api/types.js';
 import { SchedulerController } from '../../lib/controllers/scheduler.js';
 import { ReplicaSetController } from '../../lib/controllers/replicaset.js';
 import { DeploymentController, resolveFenceposts, type DeploymentStatus } from '../../lib/controllers/deployment.js';
 import { computeHash, safeEncodeString } from '../../lib/controllers/podtemplate.js';
+import { FakeKubelet, controllerCluster, converge, eventsWithReason } from './harness.js';
 
 const POD = requireKind('v1', 'Pod');
 const RS = requireKind('apps/v1', 'ReplicaSet');
 const DEPLOY = requireKind('apps/v1', 'Deployment');
-const EVENT = requireKind('v1', 'Event');
-
-const spec: ClusterSpec = {
-  name: 'podnet',
-  nodes: [],
-  network: {
-    plugin: 'flannel',
-    mtu: 1500,
-    podSubnet: '10.244.0.0/16',
-    nodeCIDRMaskSize: 24,
-    serviceSubnet: '10.96.0.0/12',
-    loadBalancerPool: [],
-    serviceNodePortRange: '30000-32767',
-  },
-  kubeProxy: { mode: 'iptables' },
-  dns: { domain: 'cluster.local' },
-  links: [],
-  kubernetesVersion: 'v1.32.0',
-};
-
-function node(name: string, taints: Taint[] = []): Node {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name } },
-    spec: taints.length ? { taints } : {},
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
 
 /** Images that never start, as an unresolvable image would not. */
 const BROKEN = /nginx:1\.161$/;
 
 function cluster(seed = 1) {
-  const clock = new ManualClock();
-  const store = new ObjectStore({ clock, rng: new SeededRng(seed) });
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  store.create(node('podnet-control-plane', [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }]));
-  store.create(node('podnet-worker'));
-  store.create(node('podnet-worker2'));
-  const recorder = new EventRecorder(store);
-  const manager = new ControllerManager({ store, clock, rng: new SeededRng(seed), cluster: spec, recorder });
-  manager.add(new SchedulerController()).add(new ReplicaSetController()).add(new DeploymentController());
-  const pods = () => store.list(POD, { namespace: 'default' }).items as Pod[];
+  const { store, clock, manager } = controllerCluster([new SchedulerController(), new ReplicaSetController(), new DeploymentController()], { seed });
+  const kubelet = new FakeKubelet(store, clock, { starts: (image) => !BROKEN.test(image) });
+  const pods = () => kubelet.pods();
   const replicaSets = () => store.list(RS, { namespace: 'default' }).items as ReplicaSet[];
   const deployment = (name = 'nginx-deployment') => store.get(DEPLOY, 'default', name) as Deployment;
-  const events = (reason: string) =>
-    store
-      .list(EVENT)
-      .items.filter((e) => e.reason === reason)
-      .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
-
-  /**
-   * One kubelet step: terminating pods finish, then one bound pod (the oldest by name) starts
-   * Running and Ready. Returns whether anything changed.
-   */
-  const kubeletStep = (all = false): boolean => {
-    let changed = false;
-    for (const p of pods()) {
-      if (!p.metadata.deletionTimestamp) continue;
-      store.delete(POD, 'default', p.metadata.name!, { gracePeriodSeconds: 0 });
-      changed = true;
-    }
-    for (const p of pods()) {
-      if (!p.spec.nodeName || p.metadata.deletionTimestamp || p.status?.phase === 'Running') continue;
-      if (BROKEN.test(p.spec.containers[0]?.image ?? '')) continue;
-      const now = rfc3339(clock.now());
-      store.update({ ...p, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }] } }, { subresource: 'status' });
-      changed = true;
-      if (!all) break;
-    }
-    return changed;
-  };
-  /** Runs controllers and the kubelet, one pod at a time, until nothing moves. */
-  const converge = async (all = false) => {
-    for (let i = 0; i < 200; i++) {
-      await manager.whenIdle();
-      if (!kubeletStep(all)) break;
-    }
-    await manager.whenIdle();
-  };
-  return { store, clock, manager, pods, replicaSets, deployment, events, converge, kubeletStep };
+  const events = (reason: string) => eventsWithReason(store, reason);
+  /** Runs controllers and the kubelet (one pod at a time, oldest by name, unless `all`) until nothing moves. */
+  const settle = (all = false) => converge(manager, () => kubelet.step(all), 200);
+  return { store, clock, manager, pods, replicaSets, deployment, events, converge: settle };
 }
 
 // Concepts › Workloads › Deployments › Creating a Deployment: nginx-deployment.

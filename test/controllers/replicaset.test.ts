@@ -1,80 +1,27 @@
 import t from 'tap';
-import { ObjectStore } from '../../lib/apiserver/store.js';
-import { ManualClock, rfc3339 } from '../../lib/core/clock.js';
-import { SeededRng } from '../../lib/core/rng.js';
+import { rfc3339 } from '../../lib/core/clock.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import type { ClusterSpec } from '../../lib/api/cluster.js';
 import type { KubeObject } from '../../lib/api/meta.js';
-import type { Node, Pod, ReplicaSet, Taint } from '../../lib/api/types.js';
-import { ControllerManager, type Controller } from '../../lib/controllers/controller.js';
-import { EventRecorder } from '../../lib/controllers/events.js';
+import type { Pod, ReplicaSet } from '../../lib/api/types.js';
+import type { Controller } from '../../lib/controllers/controller.js';
 import { SchedulerController } from '../../lib/controllers/scheduler.js';
 import { ReplicaSetController } from '../../lib/controllers/replicaset.js';
 import { compareForDeletion } from '../../lib/controllers/podtemplate.js';
+import { FakeKubelet, controllerCluster, eventsWithReason } from './harness.js';
 
 const POD = requireKind('v1', 'Pod');
 const RS = requireKind('apps/v1', 'ReplicaSet');
-const EVENT = requireKind('v1', 'Event');
-
-const spec: ClusterSpec = {
-  name: 'podnet',
-  nodes: [],
-  network: {
-    plugin: 'flannel',
-    mtu: 1500,
-    podSubnet: '10.244.0.0/16',
-    nodeCIDRMaskSize: 24,
-    serviceSubnet: '10.96.0.0/12',
-    loadBalancerPool: [],
-    serviceNodePortRange: '30000-32767',
-  },
-  kubeProxy: { mode: 'iptables' },
-  dns: { domain: 'cluster.local' },
-  links: [],
-  kubernetesVersion: 'v1.32.0',
-};
-
-function node(name: string, taints: Taint[] = []): Node {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name } },
-    spec: taints.length ? { taints } : {},
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
 
 function cluster(options: { seed?: number; scheduler?: boolean } = {}) {
-  const seed = options.seed ?? 1;
-  const clock = new ManualClock();
-  const store = new ObjectStore({ clock, rng: new SeededRng(seed) });
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  store.create(node('podnet-control-plane', [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }]));
-  store.create(node('podnet-worker'));
-  store.create(node('podnet-worker2'));
-  const recorder = new EventRecorder(store);
-  const manager = new ControllerManager({ store, clock, rng: new SeededRng(seed), cluster: spec, recorder });
   const controllers: Controller[] = [new ReplicaSetController()];
   if (options.scheduler !== false) controllers.unshift(new SchedulerController());
-  for (const c of controllers) manager.add(c);
-  const pods = () => store.list(POD, { namespace: 'default' }).items as Pod[];
+  const { store, clock, manager } = controllerCluster(controllers, { seed: options.seed });
+  const fake = new FakeKubelet(store, clock);
+  const pods = () => fake.pods();
   const rs = (name = 'frontend') => store.get(RS, 'default', name) as ReplicaSet;
-  const events = (reason: string) => store.list(EVENT).items.filter((e) => e.reason === reason);
-  /** What the kubelet would do: bound pods start Running and Ready; terminating pods go. */
-  const kubelet = () => {
-    for (const p of pods()) {
-      if (p.metadata.deletionTimestamp) {
-        store.delete(POD, 'default', p.metadata.name!, { gracePeriodSeconds: 0 });
-        continue;
-      }
-      if (!p.spec.nodeName || p.status?.phase === 'Running') continue;
-      const now = rfc3339(clock.now());
-      store.update(
-        { ...p, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }] } },
-        { subresource: 'status' },
-      );
-    }
-  };
+  const events = (reason: string) => eventsWithReason(store, reason);
+  /** What the kubelet would do: terminating pods go; bound pods start Running and Ready. */
+  const kubelet = () => void fake.step();
   const settle = async () => {
     await manager.whenIdle();
     kubelet();

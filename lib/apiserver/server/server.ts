@@ -1,0 +1,274 @@
+/**
+ * The Kubernetes API server of a running podnet: HTTPS on a loopback address with a generated CA
+ * and serving certificate (plain HTTP only when asked), optional bearer-token authentication,
+ * the version, health, discovery and OpenAPI endpoints, and REST on every stored kind at its
+ * real path — so kubectl and client libraries work against podnet as against a cluster.
+ */
+
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { PodnetError } from '../../core/errors.js';
+import type { ObjectStore } from '../store.js';
+import { negotiate, parseQuery, parseResourcePath } from './request.js';
+import { statusErrors } from './status.js';
+import {
+  createObject,
+  deleteCollection,
+  deleteObject,
+  fail,
+  getObject,
+  listObjects,
+  patchObject,
+  send,
+  updateObject,
+  watchObjects,
+  type RequestContext,
+} from './resources.js';
+import { aggregatedDiscovery, apiGroupList, apiResourceList, apiVersions, discoveryContentType, negotiateDiscovery, versionInfo } from './discovery.js';
+import { openapiV2, openapiV3Document, openapiV3Root } from './openapi.js';
+import { generateServingCertificates } from './certs.js';
+
+/** Options of {@link ApiServer}. */
+export interface ApiServerOptions {
+  /** Loopback address to bind (127.0.0.0/8 or ::1). Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one. Default 6443. */
+  port?: number;
+  /** Serve plain HTTP instead of HTTPS. */
+  insecureHttp?: boolean;
+  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+/** Where a started server listens. */
+export interface ApiServerAddress {
+  url: string;
+  host: string;
+  port: number;
+  /** The CA that signed the serving certificate (HTTPS only). */
+  caPem?: string;
+}
+
+/** The states of an API server. */
+export type ApiServerState = 'created' | 'listening' | 'closed';
+
+/** True for addresses a podnet socket may bind: 127.0.0.0/8 and ::1. */
+export function isLoopback(host: string): boolean {
+  return /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(host) || host === '::1' || host === 'localhost';
+}
+
+/** A Kubernetes API server over an object store. */
+export class ApiServer {
+  readonly #store: ObjectStore;
+  readonly #options: ApiServerOptions;
+  #server: http.Server | undefined;
+  #state: ApiServerState = 'created';
+  #address: ApiServerAddress | undefined;
+  readonly #watches = new Set<() => void>();
+  readonly #sockets = new Set<Socket>();
+
+  constructor(store: ObjectStore, options: ApiServerOptions = {}) {
+    this.#store = store;
+    this.#options = options;
+  }
+
+  /** The lifecycle state. */
+  get state(): ApiServerState {
+    return this.#state;
+  }
+
+  /** Where the server listens, once it does. */
+  get address(): ApiServerAddress | undefined {
+    return this.#address;
+  }
+
+  /** Starts listening. */
+  async listen(): Promise<ApiServerAddress> {
+    if (this.#state !== 'created') throw new PodnetError('PODNET_APISERVER_STATE', `the API server is ${this.#state}`);
+    const host = this.#options.host ?? '127.0.0.1';
+    if (!isLoopback(host)) {
+      throw new PodnetError('PODNET_NOT_LOOPBACK', `the API server binds loopback addresses only (127.0.0.0/8 or ::1), not ${host}`);
+    }
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.#handle(req, res);
+    let caPem: string | undefined;
+    if (this.#options.insecureHttp) {
+      this.#server = http.createServer(handler);
+    } else {
+      const certs = generateServingCertificates({ ips: host === 'localhost' ? [] : [host] });
+      caPem = certs.caCertPem;
+      this.#server = https.createServer({ key: certs.keyPem, cert: `${certs.certPem}${certs.caCertPem}` }, handler);
+    }
+    const server = this.#server;
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new PodnetError('PODNET_PORT_IN_USE', `cannot serve the API on ${host}:${this.#options.port ?? 6443}: the port is in use (choose another with --api-port, or 0 for any free port)`)
+            : err,
+        );
+      };
+      server.once('error', onError);
+      server.listen(this.#options.port ?? 6443, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const urlHost = host.includes(':') ? `[${host}]` : host;
+    this.#address = { url: `${this.#options.insecureHttp ? 'http' : 'https'}://${urlHost}:${port}`, host, port, ...(caPem ? { caPem } : {}) };
+    this.#state = 'listening';
+    return this.#address;
+  }
+
+  /** Ends every watch, closes every connection and stops listening. */
+  async close(): Promise<void> {
+    if (this.#state !== 'listening') {
+      this.#state = 'closed';
+      return;
+    }
+    this.#state = 'closed';
+    for (const stop of [...this.#watches]) stop();
+    const server = this.#server!;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+
+  #authorized(req: http.IncomingMessage): boolean {
+    const token = this.#options.token;
+    if (!token) return true;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m) return false;
+    const given = Buffer.from(m[1]!.trim());
+    const want = Buffer.from(token);
+    return given.length === want.length && timingSafeEqual(given, want);
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://podnet');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    let info;
+    try {
+      if (!this.#authorized(req)) throw statusErrors.unauthorized();
+      if (method === 'GET' && this.#serveNonResource(path, url, req, res)) return;
+      const target = parseResourcePath(path);
+      if (!target) throw statusErrors.notFoundPath();
+      info = target.info;
+      const query = parseQuery(url.searchParams);
+      const ctx: RequestContext = {
+        store: this.#store,
+        req,
+        res,
+        target,
+        query,
+        rendering: negotiate(req.headers.accept),
+        defaultManager: managerFromUserAgent(req.headers['user-agent']),
+        track: (stop) => {
+          this.#watches.add(stop);
+          return () => void this.#watches.delete(stop);
+        },
+      };
+      const collection = target.name === undefined;
+      if (collection && target.info.namespaced && target.namespace === undefined && method !== 'GET') {
+        throw statusErrors.methodNotAllowed(method);
+      }
+      switch (method) {
+        case 'GET':
+          if (query.watch) return watchObjects(ctx);
+          return collection ? listObjects(ctx) : getObject(ctx);
+        case 'POST':
+          if (!collection || target.subresource) throw statusErrors.methodNotAllowed(method);
+          return await createObject(ctx);
+        case 'PUT':
+          if (collection) throw statusErrors.methodNotAllowed(method);
+          return await updateObject(ctx);
+        case 'PATCH':
+          if (collection) throw statusErrors.methodNotAllowed(method);
+          return await patchObject(ctx);
+        case 'DELETE':
+          if (target.subresource) throw statusErrors.methodNotAllowed(method);
+          return collection ? await deleteCollection(ctx) : await deleteObject(ctx);
+        default:
+          throw statusErrors.methodNotAllowed(method);
+      }
+    } catch (err) {
+      fail(res, err, info);
+    }
+  }
+
+  /** Version, health, discovery and OpenAPI; true when the path was one of them. */
+  #serveNonResource(path: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const serverAddress = `${this.#address?.host ?? '127.0.0.1'}:${this.#address?.port ?? 0}`;
+    switch (path) {
+      case '/version':
+        send(res, 200, versionInfo());
+        return true;
+      case '/healthz':
+      case '/readyz':
+      case '/livez':
+      case '/healthz/ping':
+      case '/readyz/ping':
+      case '/livez/ping': {
+        const verbose = url.searchParams.has('verbose');
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+        res.end(verbose ? `[+]ping ok\n[+]etcd ok\n${path.slice(1)} check passed\n` : 'ok');
+        return true;
+      }
+      case '/api':
+      case '/apis': {
+        const which = path === '/api' ? 'api' : 'apis';
+        const wanted = negotiateDiscovery(req.headers.accept ?? '');
+        if (wanted.kind === 'aggregated') {
+          const body = aggregatedDiscovery(which, wanted.version);
+          res.writeHead(200, { 'Content-Type': discoveryContentType(wanted.version), Vary: 'Accept' });
+          res.end(JSON.stringify(body));
+        } else {
+          send(res, 200, which === 'api' ? apiVersions(serverAddress) : apiGroupList());
+        }
+        return true;
+      }
+      case '/openapi/v2':
+        send(res, 200, openapiV2());
+        return true;
+      case '/openapi/v3':
+        send(res, 200, openapiV3Root());
+        return true;
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = openapiV3Document(path.slice('/openapi/v3/'.length));
+      if (!doc) return false;
+      send(res, 200, doc);
+      return true;
+    }
+    const gv = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
+    if (gv) {
+      const list = gv[1] ? apiResourceList('', 'v1') : apiResourceList(gv[2]!, gv[3]!);
+      if (!list) return false;
+      send(res, 200, list);
+      return true;
+    }
+    const group = /^\/apis\/([^/]+)$/.exec(path);
+    if (group) {
+      const g = apiGroupList().groups.find((x: { name: string }) => x.name === group[1]);
+      if (!g) return false;
+      send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g });
+      return true;
+    }
+    return false;
+  }
+}
+
+/** The default field manager: the program name in the User-Agent (`kubectl/v1.32.4 ...` → `kubectl`). */
+export function managerFromUserAgent(ua: string | undefined): string {
+  if (!ua) return 'unknown';
+  const first = ua.split(' ')[0] ?? ua;
+  return first.split('/')[0] || 'unknown';
+}
