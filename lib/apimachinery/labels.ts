@@ -6,12 +6,13 @@
  * key), `Requirement.Matches` (`!=` and `notin` match when the key is absent), `Requirement.String`,
  * and `metav1.LabelSelectorAsSelector` (a nil selector selects nothing, an empty one everything).
  * Keys and values are checked with apimachinery's validation rules (`IsQualifiedName`,
- * `IsValidLabelValue`) and errors are worded as the API server words them, e.g.
+ * `IsValidLabelValue`, in `validation.ts`) and errors are worded as the API server words them, e.g.
  * `unable to parse requirement: <nil>: Invalid value: "app:web": name part must consist of ...`.
  */
 
 import type { LabelSelector } from '../api/meta.js';
 import { BadRequestError } from '../core/errors.js';
+import { isQualifiedName, isValidLabelValue } from './validation.js';
 
 /**
  * A requirement's operator, spelled as apimachinery's `selection.Operator`: `=`, `==`, `!=`, `in`,
@@ -52,92 +53,6 @@ export interface Selector {
    * one value (`=`, `==`, or `in` with a single value); `undefined` otherwise.
    */
   requiresExactMatch(label: string): string | undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation (k8s.io/apimachinery/pkg/util/validation), worded as upstream words it.
-
-const QUALIFIED_NAME_FMT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
-const QUALIFIED_NAME_ERR =
-  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const QUALIFIED_NAME_RE = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
-const QUALIFIED_NAME_MAX = 63;
-const LABEL_VALUE_FMT = `(${QUALIFIED_NAME_FMT})?`;
-const LABEL_VALUE_ERR =
-  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_RE = new RegExp(`^${LABEL_VALUE_FMT}$`);
-const LABEL_VALUE_MAX = 63;
-const DNS1123_LABEL_FMT = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
-const DNS1123_SUBDOMAIN_FMT = `${DNS1123_LABEL_FMT}(\\.${DNS1123_LABEL_FMT})*`;
-const DNS1123_SUBDOMAIN_ERR =
-  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_SUBDOMAIN_FMT}$`);
-const DNS1123_SUBDOMAIN_MAX = 253;
-
-function regexError(msg: string, fmt: string, ...examples: string[]): string {
-  if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
-  // Upstream's own punctuation, double space included: "(e.g. 'MyName',  or 'my.name',  or ...".
-  return `${msg} (e.g. ${examples.map((e) => `'${e}', `).join(' or ')}regex used for validation is '${fmt}')`;
-}
-
-function maxLenError(length: number): string {
-  return `must be no more than ${length} characters`;
-}
-
-/** Length in bytes, as Go's `len(string)` counts. */
-function byteLength(s: string): number {
-  return Buffer.byteLength(s, 'utf8');
-}
-
-/**
- * Checks a DNS-1123 subdomain (`validation.IsDNS1123Subdomain`): lowercase alphanumerics, `-` and
- * `.`, at most 253 characters. Returns the problems found, empty when valid.
- */
-export function isDNS1123Subdomain(value: string): string[] {
-  const errs: string[] = [];
-  if (byteLength(value) > DNS1123_SUBDOMAIN_MAX) errs.push(maxLenError(DNS1123_SUBDOMAIN_MAX));
-  if (!DNS1123_SUBDOMAIN_RE.test(value)) errs.push(regexError(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, 'example.com'));
-  return errs;
-}
-
-/**
- * Checks a label or annotation key (`validation.IsQualifiedName`): an optional DNS-1123 subdomain
- * prefix and `/`, then a name of at most 63 characters. Returns the problems found, empty when valid.
- */
-export function isQualifiedName(value: string): string[] {
-  const errs: string[] = [];
-  const parts = value.split('/');
-  let name: string;
-  if (parts.length === 1) {
-    name = parts[0]!;
-  } else if (parts.length === 2) {
-    const prefix = parts[0]!;
-    name = parts[1]!;
-    if (prefix.length === 0) errs.push('prefix part must be non-empty');
-    else errs.push(...isDNS1123Subdomain(prefix).map((m) => `prefix part ${m}`));
-  } else {
-    return [
-      `a qualified name ${regexError(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')}` +
-        " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-    ];
-  }
-  if (name.length === 0) errs.push('name part must be non-empty');
-  else if (byteLength(name) > QUALIFIED_NAME_MAX) errs.push(`name part ${maxLenError(QUALIFIED_NAME_MAX)}`);
-  if (!QUALIFIED_NAME_RE.test(name)) {
-    errs.push(`name part ${regexError(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')}`);
-  }
-  return errs;
-}
-
-/**
- * Checks a label value (`validation.IsValidLabelValue`): empty, or at most 63 alphanumerics, `-`,
- * `_` and `.` starting and ending with an alphanumeric. Returns the problems found, empty when valid.
- */
-export function isValidLabelValue(value: string): string[] {
-  const errs: string[] = [];
-  if (byteLength(value) > LABEL_VALUE_MAX) errs.push(maxLenError(LABEL_VALUE_MAX));
-  if (!LABEL_VALUE_RE.test(value)) errs.push(regexError(LABEL_VALUE_ERR, LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345'));
-  return errs;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { PodnetError, AggregateApplyError } from '../core/errors.js';
 import { Cluster } from '../cluster.js';
 import { loadTopologyFiles } from '../topology/load.js';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { KubeObject } from '../api/meta.js';
+import { resolveResourceName, type KindInfo } from '../api/scheme.js';
+import { ApiServer, type ApiServerAddress } from '../apiserver/server/server.js';
+import { buildKubeconfig, loadClientConfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
+import { RestClient } from '../client/rest.js';
 import { readManifestFile, type SourcedObject } from '../topology/manifests.js';
 import { splitTopology } from '../topology/load.js';
 import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -18,6 +27,11 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /** Error codes that mean the user's input was wrong (exit 2) rather than a runtime failure. */
 const INPUT_ERRORS = new Set([
+  'PODNET_KUBECONFIG_INVALID',
+  'PODNET_KUBECONFIG_EXISTS',
+  'PODNET_NO_CLUSTER',
+  'PODNET_NOT_LOOPBACK',
+  'PODNET_UNKNOWN_PLUGIN',
   'PODNET_INVALID_OBJECT',
   'PODNET_MANIFEST_INVALID',
   'PODNET_UNKNOWN_KIND',
@@ -69,16 +83,37 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
 
   program
     .command('up')
-    .description('start a cluster from topology files and run until interrupted (Ctrl-C)')
+    .description('start a cluster from topology files, serve the Kubernetes API, and run until interrupted (Ctrl-C)')
     .argument('<file...>', 'topology and manifest files (YAML or JSON)')
     .option('--seed <n>', 'seed for allocation order, generated names and every random choice', parseSeed)
-    .action(async (files: string[], opts: { seed?: number }) => {
+    .option('--api-port <port>', 'port of the Kubernetes API on 127.0.0.1 (0 for any free port)', parsePort, 6443)
+    .option('--api-address <address>', 'loopback address of the Kubernetes API', '127.0.0.1')
+    .option('--insecure-http', 'serve the API over plain HTTP instead of HTTPS')
+    .option('--token <token>', 'require this bearer token on every API request')
+    .option('--kubeconfig <path>', 'where to write the kubeconfig (default: a file in the temp directory named after the cluster)')
+    .option('--overwrite-kubeconfig', 'allow replacing an existing kubeconfig that podnet did not write (such as ~/.kube/config)')
+    .action(async (files: string[], opts: UpOptions) => {
       const started = Date.now();
       const cluster = await Cluster.fromFiles(files, opts.seed === undefined ? {} : { seed: opts.seed });
-      io.stdout(renderSummary(cluster, Date.now() - started));
-      io.stdout('\npodnet is running. Press Ctrl-C to stop.\n');
-      await waitForSignal();
-      await cluster.stop();
+      const api = new ApiServer(cluster.store, {
+        host: opts.apiAddress,
+        port: opts.apiPort,
+        ...(opts.insecureHttp ? { insecureHttp: true } : {}),
+        ...(opts.token ? { token: opts.token } : {}),
+      });
+      try {
+        const address = await api.listen();
+        const kubeconfigPath = opts.kubeconfig ? resolve(opts.kubeconfig) : join(tmpdir(), `podnet-${cluster.spec.name}`, 'kubeconfig');
+        writePodnetKubeconfig(kubeconfigPath, cluster.spec.name, address, opts);
+        io.stdout(renderSummary(cluster, Date.now() - started));
+        io.stdout(`\nKubernetes API: ${address.url}\nkubeconfig:     ${kubeconfigPath}\n`);
+        io.stdout(`  export KUBECONFIG=${kubeconfigPath}   # then: kubectl get pods -o wide\n`);
+        io.stdout('\npodnet is running. Press Ctrl-C to stop.\n');
+        await waitForSignal();
+      } finally {
+        await api.close();
+        await cluster.stop();
+      }
       io.stdout('podnet stopped.\n');
     });
 
@@ -120,43 +155,40 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .description('print objects of a kind after the controllers have converged, as kubectl get does')
     .argument('<kind>', 'resource type: pods, svc, deploy, endpointslices, nodes, ...')
     .argument('[name]', 'object name')
-    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-n, --namespace <ns>', 'namespace (default: the context\'s, or "default")')
     .option('-A, --all-namespaces', 'list across all namespaces')
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]))
     .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
     .option('--field-selector <selector>', 'field selector, e.g. spec.nodeName=worker')
     .option('--show-labels', 'show labels as the last column')
     .option('--no-headers', 'omit the header row')
-    .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable)', collect)
-    .option('--seed <n>', 'seed for allocation order and generated names', parseSeed)
+    .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, ask a running podnet', collect)
+    .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
+    .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
+    .option('--token <token>', 'bearer token for the API server')
+    .option('--insecure-skip-tls-verify', 'do not check the server certificate')
     .action(async (kind: string, name: string | undefined, opts: GetOptions) => {
-      if (!opts.filename?.length) {
-        throw usage('no cluster to ask: pass -f FILE to run a topology one-shot');
-      }
-      const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename), opts.seed === undefined ? {} : { seed: opts.seed });
+      const info = resolveKindName(kind);
+      const source = opts.filename?.length ? await oneShot(opts) : remote(opts);
       try {
-        const info = cluster.resolveKind(kind);
-        const namespace = info.namespaced && !opts.allNamespaces ? opts.namespace : undefined;
-        let objects;
+        const namespace = info.namespaced && !opts.allNamespaces ? (opts.namespace ?? source.namespace) : undefined;
+        let objects: KubeObject[];
         if (name) {
-          const obj = cluster.get(info, name, namespace);
-          if (!obj) {
-            throw new PodnetError('PODNET_NOT_FOUND', `${info.group ? `${info.resource}.${info.group}` : info.resource} "${name}" not found`);
-          }
-          objects = [obj];
+          objects = [await source.get(info, namespace, name)];
         } else {
-          const listOptions: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {};
-          if (namespace) listOptions.namespace = namespace;
-          if (opts.selector) listOptions.labelSelector = opts.selector;
-          if (opts.fieldSelector) listOptions.fieldSelector = opts.fieldSelector;
-          objects = cluster.list(info, listOptions);
+          objects = await source.list(info, namespace, {
+            ...(opts.selector ? { labelSelector: opts.selector } : {}),
+            ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}),
+          });
         }
         if (!objects.length && !opts.output) {
           io.stderr(namespace ? `No resources found in ${namespace} namespace.\n` : 'No resources found\n');
         } else {
           io.stdout(
             formatObjects(info, objects, opts.output, {
-              now: cluster.clock.now(),
+              now: Date.now(),
               single: !!name,
               allNamespaces: !!opts.allNamespaces,
               showLabels: !!opts.showLabels,
@@ -165,7 +197,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
           );
         }
       } finally {
-        await cluster.stop();
+        await source.close();
       }
     });
 
@@ -186,8 +218,97 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   return exitCode;
 }
 
-interface GetOptions {
+interface UpOptions {
+  seed?: number;
+  apiPort: number;
+  apiAddress: string;
+  insecureHttp?: boolean;
+  token?: string;
+  kubeconfig?: string;
+  overwriteKubeconfig?: boolean;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('must be a port number between 0 and 65535');
+  return n;
+}
+
+/** The marker on the first line of a kubeconfig podnet wrote, so podnet may replace it later. */
+const KUBECONFIG_MARKER = '# Written by podnet up';
+
+function writePodnetKubeconfig(path: string, clusterName: string, address: ApiServerAddress, opts: UpOptions): void {
+  let ours = false;
+  try {
+    ours = readFileSync(path, 'utf8').startsWith(KUBECONFIG_MARKER);
+  } catch {
+    ours = false;
+  }
+  const config = buildKubeconfig({
+    name: `podnet-${clusterName}`,
+    server: address.url,
+    ...(address.caPem ? { caPem: address.caPem } : {}),
+    // kubectl prompts for a username when a user entry has no credentials at all; a server
+    // started without --token accepts any token, so one is always written.
+    token: opts.token ?? randomBytes(16).toString('hex'),
+  });
+  writeKubeconfig(path, config, { overwrite: ours || !!opts.overwriteKubeconfig, header: `${KUBECONFIG_MARKER} for cluster "${clusterName}" at ${address.url}` });
+}
+
+/** Where `get` reads objects from: a one-shot cluster or a running podnet. */
+interface ObjectSource {
   namespace: string;
+  get(info: KindInfo, namespace: string | undefined, name: string): Promise<KubeObject>;
+  list(info: KindInfo, namespace: string | undefined, options: { labelSelector?: string; fieldSelector?: string }): Promise<KubeObject[]>;
+  close(): Promise<void>;
+}
+
+function resolveKindName(kind: string): KindInfo {
+  const info = resolveResourceName(kind);
+  if (!info) throw new PodnetError('PODNET_UNKNOWN_RESOURCE', `the server doesn't have a resource type "${kind}"`);
+  return info;
+}
+
+async function oneShot(opts: GetOptions): Promise<ObjectSource> {
+  const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename!), opts.seed === undefined ? {} : { seed: opts.seed });
+  return {
+    namespace: 'default',
+    async get(info, namespace, name) {
+      const obj = cluster.get(info, name, namespace);
+      if (!obj) throw new PodnetError('PODNET_NOT_FOUND', `${info.group ? `${info.resource}.${info.group}` : info.resource} "${name}" not found`);
+      return obj;
+    },
+    async list(info, namespace, options) {
+      return cluster.list(info, { ...(namespace ? { namespace } : {}), ...options });
+    },
+    close: () => cluster.stop(),
+  };
+}
+
+function remote(opts: GetOptions): ObjectSource {
+  const config = loadClientConfig({
+    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+    ...(opts.server ? { server: opts.server } : {}),
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.context ? { context: opts.context } : {}),
+    ...(opts.insecureSkipTlsVerify ? { insecureSkipTLSVerify: true } : {}),
+  });
+  const client = new RestClient(config);
+  return {
+    namespace: config.namespace || 'default',
+    get: (info, namespace, name) => client.get(info, namespace, name),
+    list: (info, namespace, options) => client.list(info, namespace, options),
+    close: async () => {},
+  };
+}
+
+interface GetOptions {
+  namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+  server?: string;
+  token?: string;
+  insecureSkipTlsVerify?: boolean;
   allNamespaces?: boolean;
   output?: OutputFormat;
   selector?: string;

@@ -38,10 +38,10 @@ import {
   byCreation,
   claimObjects,
   computeHash,
-  controllerRefOf,
   isPodReady,
   isPodTerminal,
   isPodTerminating,
+  ownerKeysOfEvent,
   podFromTemplate,
   scaledValue,
   workloadSelector,
@@ -123,16 +123,7 @@ export class DaemonSetController extends Controller {
 
   protected setup(): void {
     this.watch(KIND.DaemonSet, (e) => keyOfEvent(e));
-    this.watch(KIND.Pod, (e) => {
-      const pod = e.object;
-      const ref = controllerRefOf(pod);
-      if (ref) return ref.kind === 'DaemonSet' ? `${pod.metadata.namespace}/${ref.name}` : undefined;
-      if (e.type === 'DELETED') return undefined;
-      return this.ctx.store
-        .select(KIND.DaemonSet, { namespace: pod.metadata.namespace })
-        .filter((ds) => workloadSelector(ds.spec?.selector).matches(pod.metadata.labels ?? {}))
-        .map((ds) => `${ds.metadata.namespace}/${ds.metadata.name}`);
-    });
+    this.watch(KIND.Pod, (e) => ownerKeysOfEvent(this.ctx.store, KIND.DaemonSet, e));
     this.watch(KIND.Node, () => this.ctx.store.select(KIND.DaemonSet).map((ds) => `${ds.metadata.namespace}/${ds.metadata.name}`));
   }
 

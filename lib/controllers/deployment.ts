@@ -44,6 +44,7 @@ import {
   controllerRefOf,
   equalIgnoreHash,
   isControlledBy,
+  ownerKeysOfEvent,
   scaledValue,
   timeOf,
   workloadSelector,
@@ -210,13 +211,7 @@ export class DeploymentController extends Controller {
 
   protected setup(): void {
     this.watch(KIND.Deployment, (e) => keyOfEvent(e));
-    this.watch(KIND.ReplicaSet, (e) => {
-      const rs = e.object;
-      const ref = controllerRefOf(rs);
-      if (ref) return ref.kind === 'Deployment' ? `${rs.metadata.namespace}/${ref.name}` : undefined;
-      if (e.type === 'DELETED') return undefined;
-      return this.#deploymentsSelecting(rs);
-    });
+    this.watch(KIND.ReplicaSet, (e) => ownerKeysOfEvent(this.ctx.store, KIND.Deployment, e));
     // Recreate waits for old pods to be gone.
     this.watch(KIND.Pod, (e) => {
       if (e.type !== 'DELETED') return undefined;
@@ -226,13 +221,6 @@ export class DeploymentController extends Controller {
       const dref = rs && controllerRefOf(rs);
       return dref?.kind === 'Deployment' ? `${e.object.metadata.namespace}/${dref.name}` : undefined;
     });
-  }
-
-  #deploymentsSelecting(obj: Readonly<KubeObject>): string[] {
-    return this.ctx.store
-      .select(KIND.Deployment, { namespace: obj.metadata.namespace })
-      .filter((d) => workloadSelector(d.spec?.selector).matches(obj.metadata.labels ?? {}))
-      .map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
   }
 
   protected reconcile(key: string): void {

@@ -16,10 +16,10 @@
 
 import { PodnetError, NotFoundError } from '../core/errors.js';
 import { deepCopy, type KubeObject, type LabelSelector, type OwnerReference } from '../api/meta.js';
-import { requireKind } from '../api/scheme.js';
+import { requireKind, type KindInfo } from '../api/scheme.js';
 import { WellKnown, type Pod, type PodCondition, type PodTemplateSpec } from '../api/types.js';
 import { selectorFromLabelSelector, type Selector } from '../apimachinery/labels.js';
-import type { ObjectStore } from '../apiserver/store.js';
+import type { ObjectStore, WatchEvent } from '../apiserver/store.js';
 
 /** Kinds the workload controllers read and write. */
 export const KIND = {
@@ -170,6 +170,23 @@ export function claimObjects(
     if (adopted) claimed.push(adopted);
   }
   return claimed;
+}
+
+/**
+ * The keys of the `ownerKind` controllers an event about a dependent concerns, found as the
+ * upstream event handlers find them (`resolveControllerRef`, then `getPodReplicaSets` and its
+ * kin): its controller, when that is an `ownerKind`; for an orphan that still exists, every
+ * `ownerKind` object in its namespace whose selector matches it, since each may adopt it.
+ */
+export function ownerKeysOfEvent(store: ObjectStore, ownerKind: KindInfo, event: WatchEvent): string | string[] | undefined {
+  const obj = event.object;
+  const ref = controllerRefOf(obj);
+  if (ref) return ref.kind === ownerKind.kind ? `${obj.metadata.namespace}/${ref.name}` : undefined;
+  if (event.type === 'DELETED') return undefined;
+  return store
+    .select(ownerKind, { namespace: obj.metadata.namespace })
+    .filter((owner) => workloadSelector(owner.spec?.selector).matches(obj.metadata.labels ?? {}))
+    .map((owner) => `${owner.metadata.namespace}/${owner.metadata.name}`);
 }
 
 function writeIgnoringNotFound<T>(fn: () => T): T | undefined {

@@ -30,11 +30,11 @@ import {
   availableAt,
   claimObjects,
   compareForDeletion,
-  controllerRefOf,
   isControlledBy,
   isPodActive,
   isPodReady,
   isPodTerminating,
+  ownerKeysOfEvent,
   podFromTemplate,
   workloadSelector,
 } from './podtemplate.js';
@@ -48,17 +48,8 @@ export class ReplicaSetController extends Controller {
 
   protected setup(): void {
     this.watch(KIND.ReplicaSet, (e) => keyOfEvent(e));
-    this.watch(KIND.Pod, (e) => {
-      const pod = e.object;
-      const ref = controllerRefOf(pod);
-      if (ref) return ref.kind === 'ReplicaSet' ? `${pod.metadata.namespace}/${ref.name}` : undefined;
-      if (e.type === 'DELETED') return undefined;
-      // An orphan: every ReplicaSet that might adopt it.
-      return this.ctx.store
-        .select(KIND.ReplicaSet, { namespace: pod.metadata.namespace })
-        .filter((rs) => workloadSelector(rs.spec?.selector).matches(pod.metadata.labels ?? {}))
-        .map((rs) => `${rs.metadata.namespace}/${rs.metadata.name}`);
-    });
+    // A pod's controller, or for an orphan every ReplicaSet that might adopt it.
+    this.watch(KIND.Pod, (e) => ownerKeysOfEvent(this.ctx.store, KIND.ReplicaSet, e));
   }
 
   protected reconcile(key: string): void {

@@ -114,6 +114,14 @@ export function canonicalIP(text: string): string | undefined {
   return ip && formatIP(ip);
 }
 
+/** The address's bytes, network order: 4 for IPv4, 16 for IPv6. */
+export function ipBytes(ip: IPAddress): number[] {
+  const n = familyBits(ip.family) / 8;
+  const out: number[] = [];
+  for (let i = n - 1; i >= 0; i--) out.push(Number((ip.value >> BigInt(i * 8)) & 0xffn));
+  return out;
+}
+
 /** An address of `family` with integer value `value`. */
 export function ipFromValue(family: IPFamily, value: bigint): IPAddress {
   const max = (1n << BigInt(familyBits(family))) - 1n;
@@ -156,25 +164,72 @@ function formatIPv6(value: bigint): string {
  * `net.ParseCIDR` does for the network it returns. Returns undefined if it is not a CIDR.
  */
 export function parseCIDR(text: string): CIDR | undefined {
-  if (typeof text !== 'string') return undefined;
-  const slash = text.indexOf('/');
-  if (slash < 0) return undefined;
-  const addr = text.slice(0, slash);
-  const prefixText = text.slice(slash + 1);
-  if (!/^(0|[1-9]\d{0,2})$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
+  const parts = splitCIDR(text, /^(0|[1-9]\d{0,2})$/);
+  if (!parts) return undefined;
+  const { addr, prefix } = parts;
   const ip = parseIP(addr);
   if (!ip) return undefined;
   // An IPv4-mapped IPv6 network keeps IPv6 prefix semantics in Go; podnet refuses it as ambiguous.
   if (ip.family === 'IPv4' && addr.includes(':')) return undefined;
-  const bits = familyBits(ip.family);
-  if (prefix > bits) return undefined;
+  if (prefix > familyBits(ip.family)) return undefined;
+  const cidr = cidrOf(ip.family, ip.value, prefix);
+  const valid = ip.family === 'IPv4' ? Validator.isValidIPv4CidrNotation(cidr.text) : Validator.isValidIPv6CidrNotation(cidr.text);
+  return valid[0] ? cidr : undefined;
+}
+
+/** `addr/prefix`, split at the first slash; undefined unless the prefix length matches `prefixRe`. */
+function splitCIDR(text: string, prefixRe: RegExp): { addr: string; prefix: number } | undefined {
+  if (typeof text !== 'string') return undefined;
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const prefixText = text.slice(slash + 1);
+  return prefixRe.test(prefixText) ? { addr: text.slice(0, slash), prefix: Number(prefixText) } : undefined;
+}
+
+/** The CIDR of `value`'s first `prefix` bits. */
+function cidrOf(family: IPFamily, value: bigint, prefix: number): CIDR {
+  const bits = familyBits(family);
   const hostBits = BigInt(bits - prefix);
-  const base = (ip.value >> hostBits) << hostBits;
-  const canonical = `${formatIP({ family: ip.family, value: base })}/${prefix}`;
-  const valid = ip.family === 'IPv4' ? Validator.isValidIPv4CidrNotation(canonical) : Validator.isValidIPv6CidrNotation(canonical);
-  if (!valid[0]) return undefined;
-  return { family: ip.family, base, prefix, bits, size: 1n << hostBits, text: canonical };
+  const base = (value >> hostBits) << hostBits;
+  return { family, base, prefix, bits, size: 1n << hostBits, text: `${formatIP({ family, value: base })}/${prefix}` };
+}
+
+/** Drops leading zeros from the octets of a dotted-quad (or the IPv4 tail of an IPv6 address). */
+function stripOctetZeros(text: string): string {
+  const colon = text.lastIndexOf(':');
+  const tail = text.slice(colon + 1);
+  if (!tail.includes('.')) return text;
+  const octets = tail.split('.').map((o) => (/^[0-9]{1,3}$/.test(o) ? o.replace(/^0+(?=[0-9])/, '') : o));
+  return `${text.slice(0, colon + 1)}${octets.join('.')}`;
+}
+
+/**
+ * k8s.io/utils/net `ParseIPSloppy`: {@link parseIP}, but IPv4 octets may carry leading zeros
+ * (read as decimal, `010.1.2.3` is 10.1.2.3), as API validation still accepts for compatibility.
+ * At most three digits an octet.
+ */
+export function parseIPSloppy(text: string): IPAddress | undefined {
+  if (typeof text !== 'string') return undefined;
+  return parseIP(stripOctetZeros(text));
+}
+
+/**
+ * k8s.io/utils/net `ParseCIDRSloppy`, as API validation reads a CIDR: the address as
+ * {@link parseIPSloppy}, the prefix length as up to three decimal digits (leading zeros allowed),
+ * host bits cleared. An IPv4-mapped IPv6 network of /96 or longer is the IPv4 network it maps (a
+ * family-4 CIDR, as Go's `To4()` sees it); a shorter one stays IPv6.
+ */
+export function parseCIDRSloppy(text: string): CIDR | undefined {
+  const parts = splitCIDR(text, /^[0-9]{1,3}$/);
+  if (!parts) return undefined;
+  const { addr, prefix } = parts;
+  const ip = parseIPSloppy(addr);
+  if (!ip) return undefined;
+  if (!addr.includes(':')) return prefix > 32 ? undefined : cidrOf(ip.family, ip.value, prefix);
+  if (prefix > 128) return undefined;
+  if (ip.family === 'IPv6') return cidrOf('IPv6', ip.value, prefix);
+  // IPv4-mapped (::ffff:a.b.c.d).
+  return prefix >= 96 ? cidrOf('IPv4', ip.value, prefix - 96) : cidrOf('IPv6', ip.value | (0xffffn << 32n), prefix);
 }
 
 /** Like {@link parseCIDR}, but throws {@link BadRequestError} with Go's wording. */

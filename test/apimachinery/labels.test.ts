@@ -1,14 +1,13 @@
 import t from 'tap';
 import {
   everything,
-  isQualifiedName,
-  isValidLabelValue,
   newRequirement,
   nothing,
   parseSelector,
   selectorFromLabelSelector,
   selectorFromSet,
 } from '../../lib/apimachinery/labels.js';
+import { isQualifiedName, isValidLabelValue } from '../../lib/apimachinery/validation.js';
 import type { LabelSelector } from '../../lib/api/meta.js';
 
 // The examples of the "Labels and Selectors" concept page

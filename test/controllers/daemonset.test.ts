@@ -1,97 +1,33 @@
 import t from 'tap';
-import { ObjectStore } from '../../lib/apiserver/store.js';
-import { ManualClock, rfc3339 } from '../../lib/core/clock.js';
-import { SeededRng } from '../../lib/core/rng.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import type { ClusterSpec } from '../../lib/api/cluster.js';
-import type { DaemonSet, Node, Pod, PodSpec, Taint } from '../../lib/api/types.js';
-import { ControllerManager } from '../../lib/controllers/controller.js';
-import { EventRecorder } from '../../lib/controllers/events.js';
+import type { DaemonSet, Node, Pod, PodSpec } from '../../lib/api/types.js';
 import { SchedulerController } from '../../lib/controllers/scheduler.js';
 import { DaemonSetController, addDaemonPodTolerations, nodeShouldRunDaemonPod } from '../../lib/controllers/daemonset.js';
+import { FakeKubelet, controllerCluster, converge, eventsWithReason, readyNode } from './harness.js';
 
 const POD = requireKind('v1', 'Pod');
 const NODE = requireKind('v1', 'Node');
 const DS = requireKind('apps/v1', 'DaemonSet');
-const EVENT = requireKind('v1', 'Event');
 
 const CONTROL_PLANE = 'podnet-control-plane';
 const WORKERS = ['podnet-worker', 'podnet-worker2'];
 
-const spec: ClusterSpec = {
-  name: 'podnet',
-  nodes: [],
-  network: {
-    plugin: 'flannel',
-    mtu: 1500,
-    podSubnet: '10.244.0.0/16',
-    nodeCIDRMaskSize: 24,
-    serviceSubnet: '10.96.0.0/12',
-    loadBalancerPool: [],
-    serviceNodePortRange: '30000-32767',
-  },
-  kubeProxy: { mode: 'iptables' },
-  dns: { domain: 'cluster.local' },
-  links: [],
-  kubernetesVersion: 'v1.32.0',
-};
-
-function node(name: string, labels: Record<string, string> = {}, taints: Taint[] = []): Node {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
-    spec: taints.length ? { taints } : {},
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
-
 function cluster(seed = 1) {
-  const clock = new ManualClock();
-  const store = new ObjectStore({ clock, rng: new SeededRng(seed) });
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  store.create(node(CONTROL_PLANE, { 'node-role.kubernetes.io/control-plane': '' }, [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }]));
-  for (const w of WORKERS) store.create(node(w));
-  const recorder = new EventRecorder(store);
-  const manager = new ControllerManager({ store, clock, rng: new SeededRng(seed), cluster: spec, recorder });
-  manager.add(new SchedulerController()).add(new DaemonSetController());
-  const pods = () => store.list(POD, { namespace: 'kube-system' }).items as Pod[];
+  const { store, clock, manager } = controllerCluster([new SchedulerController(), new DaemonSetController()], { seed });
+  const kubelet = new FakeKubelet(store, clock, { namespace: 'kube-system' });
+  const pods = () => kubelet.pods();
   const live = () => pods().filter((p) => !p.metadata.deletionTimestamp);
   const placement = () => live().map((p) => p.spec.nodeName ?? '<none>').sort();
   const ds = (name = 'fluentd-elasticsearch') => store.get(DS, 'kube-system', name) as DaemonSet;
-  const events = (reason: string) => store.list(EVENT).items.filter((e) => e.reason === reason);
-  /** One kubelet step: terminating pods finish, bound pods start Running and Ready (all, or just one). */
-  const kubeletStep = (all = true): boolean => {
-    let changed = false;
-    for (const p of pods()) {
-      if (!p.metadata.deletionTimestamp) continue;
-      store.delete(POD, 'kube-system', p.metadata.name!, { gracePeriodSeconds: 0 });
-      changed = true;
-    }
-    for (const p of pods()) {
-      if (!p.spec.nodeName || p.metadata.deletionTimestamp || p.status?.phase === 'Running') continue;
-      store.update(
-        { ...p, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: rfc3339(clock.now()) }] } },
-        { subresource: 'status' },
-      );
-      changed = true;
-      if (!all) break;
-    }
-    return changed;
-  };
-  const converge = async (all = true) => {
-    for (let i = 0; i < 100; i++) {
-      await manager.whenIdle();
-      if (!kubeletStep(all)) break;
-    }
-    await manager.whenIdle();
-  };
+  const events = (reason: string) => eventsWithReason(store, reason);
   const editNode = (name: string, fn: (n: Node) => void) => {
     const n = store.get(NODE, undefined, name) as Node;
     fn(n);
     store.update(n);
   };
-  return { store, clock, manager, pods, live, placement, ds, events, converge, kubeletStep, editNode };
+  /** Runs controllers and the kubelet (every bound pod at once, or one at a time) until nothing moves. */
+  const settle = (all = true) => converge(manager, () => kubelet.step(all));
+  return { store, clock, manager, pods, live, placement, ds, events, converge: settle, editNode };
 }
 
 // Concepts › Workloads › DaemonSet › "Create a DaemonSet": fluentd-elasticsearch in kube-system,
@@ -176,7 +112,7 @@ t.test('nodes added, removed and relabelled are followed', async (t) => {
   c.editNode('podnet-worker', (n) => (n.metadata.labels!.logging = 'on'));
   await c.converge();
   t.same(c.placement(), ['podnet-worker']);
-  c.store.create(node('podnet-worker3', { logging: 'on' }));
+  c.store.create(readyNode('podnet-worker3', { logging: 'on' }));
   await c.converge();
   t.same(c.placement(), ['podnet-worker', 'podnet-worker3']);
   c.editNode('podnet-worker', (n) => delete n.metadata.labels!.logging);
@@ -221,7 +157,7 @@ t.test('automatic tolerations, with network-unavailable for hostNetwork pods', a
   t.ok(host.tolerations?.some((x) => x.key === 'node.kubernetes.io/network-unavailable' && x.effect === 'NoSchedule'));
 
   const ds = fluentd({}, false);
-  const tainted = node('n', {}, [{ key: 'node.kubernetes.io/network-unavailable', effect: 'NoSchedule' }]);
+  const tainted = readyNode('n', {}, [{ key: 'node.kubernetes.io/network-unavailable', effect: 'NoSchedule' }]);
   t.same(nodeShouldRunDaemonPod(tainted, ds), { shouldRun: false, shouldContinueRunning: true });
   ds.spec.template.spec.hostNetwork = true;
   t.same(nodeShouldRunDaemonPod(tainted, ds), { shouldRun: true, shouldContinueRunning: true });

@@ -1,39 +1,20 @@
 import t from 'tap';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SeededRng } from '../../lib/core/rng.js';
-import type { ClusterSpec } from '../../lib/api/cluster.js';
 import type { KubeObject } from '../../lib/api/meta.js';
 import { lookupKind } from '../../lib/api/scheme.js';
 import type { ContainerPort, EndpointSlice, Pod, Service, ServiceSpec } from '../../lib/api/types.js';
-import { ObjectStore, type WatchEvent } from '../../lib/apiserver/store.js';
+import type { WatchEvent } from '../../lib/apiserver/store.js';
 import { createServiceAllocation } from '../../lib/apiserver/allocators/index.js';
-import { ControllerManager } from '../../lib/controllers/controller.js';
-import { EventRecorder } from '../../lib/controllers/events.js';
 import { EndpointSliceController, type EndpointSliceControllerOptions } from '../../lib/controllers/endpointslice.js';
+import { clusterSpec, namespacedStore, reportPodStatus, startControllers } from './harness.js';
 
 const SERVICE = lookupKind('v1', 'Service')!;
 const POD = lookupKind('v1', 'Pod')!;
 const NODE = lookupKind('v1', 'Node')!;
 const SLICE = lookupKind('discovery.k8s.io/v1', 'EndpointSlice')!;
 
-const cluster: ClusterSpec = {
-  name: 'test',
-  nodes: [],
-  network: {
-    plugin: 'flannel',
-    mtu: 1500,
-    podSubnet: '10.244.0.0/16',
-    nodeCIDRMaskSize: 24,
-    serviceSubnet: '10.96.0.0/12',
-    serviceSubnetV6: 'fd00:10:96::/112',
-    loadBalancerPool: [],
-    serviceNodePortRange: '30000-32767',
-  },
-  kubeProxy: { mode: 'iptables' },
-  dns: { domain: 'cluster.local' },
-  links: [],
-  kubernetesVersion: 'v1.32.0',
-};
+const cluster = clusterSpec({ name: 'test', network: { serviceSubnetV6: 'fd00:10:96::/112' } });
 
 interface PodOptions {
   labels?: Record<string, string>;
@@ -49,16 +30,14 @@ interface PodOptions {
 
 async function setup(options: EndpointSliceControllerOptions = {}, { allocation = true } = {}) {
   const clock = new ManualClock();
+  // One generator for the store and the controllers.
   const rng = new SeededRng(1);
-  const store = new ObjectStore({ clock, rng });
-  if (allocation) store.use(createServiceAllocation(cluster));
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  const store = namespacedStore({ clock, rng, plugins: allocation ? [createServiceAllocation(cluster)] : [] });
   const zones: Record<string, string | undefined> = { 'node-a': 'zone-a', 'node-b': 'zone-b', 'node-c': undefined };
   for (const [name, zone] of Object.entries(zones)) {
     store.create({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: zone ? { 'topology.kubernetes.io/zone': zone } : {} }, spec: {} });
   }
-  const manager = new ControllerManager({ store, clock, rng, cluster, recorder: new EventRecorder(store) });
-  manager.add(new EndpointSliceController(options));
+  const manager = startControllers(store, { clock, rng, cluster, controllers: [new EndpointSliceController(options)] });
 
   const service = (name: string, spec: ServiceSpec, extra: Partial<Service> = {}, namespace = 'default') =>
     store.create({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, ...(extra.metadata ?? {}) }, spec }) as Service;
@@ -77,14 +56,8 @@ async function setup(options: EndpointSliceControllerOptions = {}, { allocation 
         containers: [{ name: 'app', image: 'nginx', ...(o.ports ? { ports: o.ports } : {}) }],
       },
     });
-    const current = store.get(POD, namespace, name)!;
     const ips = o.ip === undefined ? [] : Array.isArray(o.ip) ? o.ip : [o.ip];
-    current.status = {
-      phase: o.phase ?? 'Running',
-      ...(ips.length ? { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } : {}),
-      conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
-    };
-    return store.update(current, { subresource: 'status' }) as Pod;
+    return reportPodStatus(store, store.get(POD, namespace, name) as Pod, { phase: o.phase, ips, ready: o.ready });
   };
 
   const setReady = (name: string, ready: boolean, namespace = 'default') => {
@@ -341,8 +314,7 @@ t.test('no writes when nothing changed', async (t) => {
   t.equal(events[0]!.type, 'MODIFIED');
   // A restarted controller rebuilds its state from the store and finds nothing to do.
   manager.stop();
-  const restarted = new ControllerManager({ store, clock: store.clock, rng: store.rng, cluster, recorder: new EventRecorder(store) });
-  restarted.add(new EndpointSliceController());
+  const restarted = startControllers(store, { clock: store.clock, rng: store.rng, cluster, controllers: [new EndpointSliceController()] });
   await restarted.whenIdle();
   t.equal(events.length, 1, 'no writes after a restart');
   restarted.stop();

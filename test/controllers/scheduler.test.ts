@@ -1,13 +1,7 @@
 import t from 'tap';
-import { ObjectStore } from '../../lib/apiserver/store.js';
-import { ManualClock } from '../../lib/core/clock.js';
-import { SeededRng } from '../../lib/core/rng.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import type { ClusterSpec } from '../../lib/api/cluster.js';
 import type { KubeObject } from '../../lib/api/meta.js';
 import type { Node, NodeSelectorTerm, Pod, PodSpec, Taint, Toleration } from '../../lib/api/types.js';
-import { ControllerManager } from '../../lib/controllers/controller.js';
-import { EventRecorder } from '../../lib/controllers/events.js';
 import {
   SchedulerController,
   nodeSelectorTermMatches,
@@ -15,60 +9,15 @@ import {
   toleratesTaint,
   unschedulableMessage,
 } from '../../lib/controllers/scheduler.js';
+import { CONTROL_PLANE_TAINT, controllerCluster, eventsWithReason, kindNodes, readyNode } from './harness.js';
 
 const POD = requireKind('v1', 'Pod');
 const NODE = requireKind('v1', 'Node');
-const EVENT = requireKind('v1', 'Event');
-
-const CONTROL_PLANE_TAINT: Taint = { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' };
-
-const spec: ClusterSpec = {
-  name: 'podnet',
-  nodes: [],
-  network: {
-    plugin: 'flannel',
-    mtu: 1500,
-    podSubnet: '10.244.0.0/16',
-    nodeCIDRMaskSize: 24,
-    serviceSubnet: '10.96.0.0/12',
-    loadBalancerPool: [],
-    serviceNodePortRange: '30000-32767',
-  },
-  kubeProxy: { mode: 'iptables' },
-  dns: { domain: 'cluster.local' },
-  links: [],
-  kubernetesVersion: 'v1.32.0',
-};
-
-function node(name: string, labels: Record<string, string> = {}, taints: Taint[] = [], extra: Partial<Node['spec']> = {}): Node {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
-    spec: { ...(taints.length ? { taints } : {}), ...extra },
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
-
-/** kind's three-node layout: a tainted control plane and two workers, all Ready. */
-function kindNodes(workerLabels: [Record<string, string>, Record<string, string>] = [{}, {}]): Node[] {
-  return [
-    node('podnet-control-plane', { 'node-role.kubernetes.io/control-plane': '' }, [CONTROL_PLANE_TAINT]),
-    node('podnet-worker', workerLabels[0]),
-    node('podnet-worker2', workerLabels[1]),
-  ];
-}
 
 function cluster(nodes: Node[] = kindNodes(), seed = 1) {
-  const clock = new ManualClock();
-  const store = new ObjectStore({ clock, rng: new SeededRng(seed) });
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  for (const n of nodes) store.create(n);
-  const recorder = new EventRecorder(store);
-  const manager = new ControllerManager({ store, clock, rng: new SeededRng(seed), cluster: spec, recorder });
-  manager.add(new SchedulerController());
+  const { store, clock, manager } = controllerCluster([new SchedulerController()], { seed, nodes });
   const get = (name: string) => store.get(POD, 'default', name) as Pod;
-  const events = (reason: string) => store.list(EVENT).items.filter((e) => e.reason === reason);
+  const events = (reason: string) => eventsWithReason(store, reason);
   return { store, clock, manager, get, events };
 }
 
@@ -101,10 +50,10 @@ t.test('nodeSelector: the pod goes to the node labelled disktype=ssd', async (t)
 // [antarctica-east1, antarctica-west1], preferred another-node-label-key=another-node-label-value.
 t.test('node affinity: required zones, then the preferred label wins', async (t) => {
   const c = cluster([
-    node('podnet-control-plane', {}, [CONTROL_PLANE_TAINT]),
-    node('podnet-worker', { 'topology.kubernetes.io/zone': 'antarctica-east1' }),
-    node('podnet-worker2', { 'topology.kubernetes.io/zone': 'antarctica-west1', 'another-node-label-key': 'another-node-label-value' }),
-    node('podnet-worker3', { 'topology.kubernetes.io/zone': 'arctic-1', 'another-node-label-key': 'another-node-label-value' }),
+    readyNode('podnet-control-plane', {}, [CONTROL_PLANE_TAINT]),
+    readyNode('podnet-worker', { 'topology.kubernetes.io/zone': 'antarctica-east1' }),
+    readyNode('podnet-worker2', { 'topology.kubernetes.io/zone': 'antarctica-west1', 'another-node-label-key': 'another-node-label-value' }),
+    readyNode('podnet-worker3', { 'topology.kubernetes.io/zone': 'arctic-1', 'another-node-label-key': 'another-node-label-value' }),
   ]);
   c.store.create(
     pod('with-node-affinity', {
@@ -129,7 +78,7 @@ t.test('node affinity: required zones, then the preferred label wins', async (t)
 // Node affinity operators (Assigning Pods to Nodes › "Operators" table), nodeSelectorTerms ORed
 // and matchExpressions ANDed, matchFields on metadata.name.
 t.test('node selector terms: operators, ORed terms, ANDed expressions, matchFields', async (t) => {
-  const n = node('n1', { disktype: 'ssd', cpus: '8', zone: 'a' });
+  const n = readyNode('n1', { disktype: 'ssd', cpus: '8', zone: 'a' });
   const cases: [string, NodeSelectorTerm, boolean][] = [
     ['In matches', { matchExpressions: [{ key: 'disktype', operator: 'In', values: ['ssd', 'nvme'] }] }, true],
     ['In misses', { matchExpressions: [{ key: 'disktype', operator: 'In', values: ['hdd'] }] }, false],
@@ -193,7 +142,7 @@ t.test('taints and tolerations: every NoSchedule/NoExecute taint must be tolerat
     { key: 'key1', value: 'value1', effect: 'NoExecute' },
     { key: 'key2', value: 'value2', effect: 'NoSchedule' },
   ];
-  const c = cluster([node('node1', {}, taints)]);
+  const c = cluster([readyNode('node1', {}, taints)]);
   const tolerations: Toleration[] = [
     { key: 'key1', operator: 'Equal', value: 'value1', effect: 'NoSchedule' },
     { key: 'key1', operator: 'Equal', value: 'value1', effect: 'NoExecute' },
@@ -212,7 +161,7 @@ t.test('taints and tolerations: every NoSchedule/NoExecute taint must be tolerat
 });
 
 t.test('the control-plane taint keeps ordinary pods on the workers; a toleration lets them in', async (t) => {
-  const c = cluster([node('podnet-control-plane', {}, [CONTROL_PLANE_TAINT]), node('podnet-worker')]);
+  const c = cluster([readyNode('podnet-control-plane', {}, [CONTROL_PLANE_TAINT]), readyNode('podnet-worker')]);
   for (let i = 0; i < 4; i++) c.store.create(pod(`p${i}`));
   await c.manager.whenIdle();
   for (let i = 0; i < 4; i++) t.equal(c.get(`p${i}`).spec.nodeName, 'podnet-worker');
@@ -262,16 +211,16 @@ t.test('no nodes at all', async (t) => {
   c.store.create(pod('p'));
   await c.manager.whenIdle();
   t.equal(scheduled(c.get('p'))?.message, 'no nodes available to schedule pods');
-  c.store.create(node('late'));
+  c.store.create(readyNode('late'));
   await c.manager.whenIdle();
   t.equal(c.get('p').spec.nodeName, 'late');
 });
 
 t.test('a NotReady or cordoned node takes no new pods', async (t) => {
-  const notReady = node('podnet-worker');
+  const notReady = readyNode('podnet-worker');
   notReady.status!.conditions = [{ type: 'Ready', status: 'False' }];
-  const cordoned = node('podnet-worker2', {}, [], { unschedulable: true });
-  const c = cluster([node('podnet-control-plane', {}, [CONTROL_PLANE_TAINT]), notReady, cordoned]);
+  const cordoned = readyNode('podnet-worker2', {}, [], { unschedulable: true });
+  const c = cluster([readyNode('podnet-control-plane', {}, [CONTROL_PLANE_TAINT]), notReady, cordoned]);
   c.store.create(pod('p'));
   await c.manager.whenIdle();
   t.equal(
@@ -319,7 +268,7 @@ t.test('spreading: pods of one owner alternate between workers; a PreferNoSchedu
   for (let i = 0; i < 4; i++) counts[c.get(`web-${i}`).spec.nodeName!] = (counts[c.get(`web-${i}`).spec.nodeName!] ?? 0) + 1;
   t.same(counts, { 'podnet-worker': 2, 'podnet-worker2': 2 });
 
-  const d = cluster([node('a', {}, [{ key: 'dedicated', value: 'batch', effect: 'PreferNoSchedule' }]), node('b')]);
+  const d = cluster([readyNode('a', {}, [{ key: 'dedicated', value: 'batch', effect: 'PreferNoSchedule' }]), readyNode('b')]);
   d.store.create(pod('p'));
   await d.manager.whenIdle();
   t.equal(d.get('p').spec.nodeName, 'b');
@@ -327,7 +276,7 @@ t.test('spreading: pods of one owner alternate between workers; a PreferNoSchedu
 
 t.test('spreading across topology.kubernetes.io/zone for pods of the same owner', async (t) => {
   const zone = (z: string) => ({ 'topology.kubernetes.io/zone': z });
-  const c = cluster([node('a1', zone('a')), node('a2', zone('a')), node('b1', zone('b'))]);
+  const c = cluster([readyNode('a1', zone('a')), readyNode('a2', zone('a')), readyNode('b1', zone('b'))]);
   const owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'rs-uid', controller: true };
   c.store.create(pod('first', { nodeName: 'a1' }, { ownerReferences: [owner] }));
   c.store.create(pod('second', {}, { ownerReferences: [owner] }));
@@ -349,7 +298,7 @@ t.test('pods that name a node or another scheduler are left alone', async (t) =>
 
 t.test('the same seed gives the same placement', async (t) => {
   const run = async (seed: number) => {
-    const nodes = [node('n1'), node('n2'), node('n3')];
+    const nodes = [readyNode('n1'), readyNode('n2'), readyNode('n3')];
     const c = cluster(nodes, seed);
     for (let i = 0; i < 7; i++) c.store.create(pod(`p${i}`));
     await c.manager.whenIdle();

@@ -1,92 +1,26 @@
 import t from 'tap';
-import { ObjectStore } from '../../lib/apiserver/store.js';
-import { ManualClock, rfc3339 } from '../../lib/core/clock.js';
-import { SeededRng } from '../../lib/core/rng.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import type { ClusterSpec } from '../../lib/api/cluster.js';
-import type { Node, Pod, StatefulSet, Taint } from '../../lib/api/types.js';
-import { ControllerManager } from '../../lib/controllers/controller.js';
-import { EventRecorder } from '../../lib/controllers/events.js';
+import type { Pod, StatefulSet } from '../../lib/api/types.js';
 import { SchedulerController } from '../../lib/controllers/scheduler.js';
 import { StatefulSetController, statefulSetRevision } from '../../lib/controllers/statefulset.js';
+import { FakeKubelet, controllerCluster, converge, eventsWithReason } from './harness.js';
 
 const POD = requireKind('v1', 'Pod');
 const STS = requireKind('apps/v1', 'StatefulSet');
-const EVENT = requireKind('v1', 'Event');
-
-const spec: ClusterSpec = {
-  name: 'podnet',
-  nodes: [],
-  network: {
-    plugin: 'flannel',
-    mtu: 1500,
-    podSubnet: '10.244.0.0/16',
-    nodeCIDRMaskSize: 24,
-    serviceSubnet: '10.96.0.0/12',
-    loadBalancerPool: [],
-    serviceNodePortRange: '30000-32767',
-  },
-  kubeProxy: { mode: 'iptables' },
-  dns: { domain: 'cluster.local' },
-  links: [],
-  kubernetesVersion: 'v1.32.0',
-};
-
-function node(name: string, taints: Taint[] = []): Node {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name } },
-    spec: taints.length ? { taints } : {},
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
 
 function cluster(seed = 1) {
-  const clock = new ManualClock();
-  const store = new ObjectStore({ clock, rng: new SeededRng(seed) });
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  store.create(node('podnet-control-plane', [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }]));
-  store.create(node('podnet-worker'));
-  store.create(node('podnet-worker2'));
-  const recorder = new EventRecorder(store);
-  const manager = new ControllerManager({ store, clock, rng: new SeededRng(seed), cluster: spec, recorder });
-  manager.add(new SchedulerController()).add(new StatefulSetController());
-  const pods = () => store.list(POD, { namespace: 'default' }).items as Pod[];
+  const { store, clock, manager } = controllerCluster([new SchedulerController(), new StatefulSetController()], { seed });
+  const kubelet = new FakeKubelet(store, clock);
+  const pods = () => kubelet.pods();
   const names = () => pods().map((p) => p.metadata.name).sort();
   const live = () => pods().filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name).sort();
   const sts = (name = 'web') => store.get(STS, 'default', name) as StatefulSet;
-  const events = (reason: string) =>
-    store
-      .list(EVENT)
-      .items.filter((e) => e.reason === reason)
-      .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion))
-      .map((e) => e.message as string);
+  const events = (reason: string) => eventsWithReason(store, reason).map((e) => e.message as string);
   /** The kubelet: bound pods become Running and Ready. */
-  const ready = () => {
-    for (const p of pods()) {
-      if (!p.spec.nodeName || p.metadata.deletionTimestamp || p.status?.phase === 'Running') continue;
-      store.update(
-        { ...p, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: rfc3339(clock.now()) }] } },
-        { subresource: 'status' },
-      );
-    }
-  };
+  const ready = () => void kubelet.startBound();
   /** The kubelet: terminating pods finish. */
-  const terminate = () => {
-    for (const p of pods()) if (p.metadata.deletionTimestamp) store.delete(POD, 'default', p.metadata.name!, { gracePeriodSeconds: 0 });
-  };
-  const converge = async () => {
-    for (let i = 0; i < 100; i++) {
-      await manager.whenIdle();
-      const before = store.resourceVersion;
-      terminate();
-      ready();
-      if (store.resourceVersion === before) break;
-    }
-    await manager.whenIdle();
-  };
-  return { store, clock, manager, pods, names, live, sts, events, ready, terminate, converge };
+  const terminate = () => void kubelet.finishTerminating();
+  return { store, clock, manager, pods, names, live, sts, events, ready, terminate, converge: () => converge(manager, () => kubelet.step()) };
 }
 
 // Tutorials › Stateful Applications › StatefulSet Basics: the web StatefulSet behind the

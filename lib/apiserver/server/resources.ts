@@ -19,6 +19,7 @@ import { selectorFromLabelSelector } from '../../apimachinery/labels.js';
 import { failure, statusErrors, toStatus, type Status } from './status.js';
 import type { QueryOptions, Rendering, ResourceRequest } from './request.js';
 import { applyObject, updateManagedFields } from '../apply/ssa.js';
+import { isCustomResourceGroup } from './discovery.js';
 
 /** The largest request body accepted (the apiserver's limit is 3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -286,7 +287,7 @@ export async function createObject(ctx: RequestContext): Promise<void> {
   const obj = body as KubeObject;
   // PrepareForCreate: status is the system's, not the client's.
   if (ctx.target.info.subresources.status) delete obj.status;
-  const withFields = updateManagedFields({ live: undefined, updated: obj, manager: manager(ctx), operation: 'Update', kind: obj.kind, now: now(ctx) });
+  const withFields = updateManagedFields({ live: undefined, updated: obj, manager: manager(ctx), operation: 'Update', kind: obj.kind, now: now(ctx) }).object;
   const created = ctx.store.create(withFields, { dryRun: ctx.query.dryRun });
   send(ctx.res, 201, created, ctx.rendering.as === 'yaml' ? ctx.rendering : { as: 'json' });
 }
@@ -306,7 +307,7 @@ export async function updateObject(ctx: RequestContext): Promise<void> {
   }
   checkBodyKind(ctx, body);
   const live = getOrThrow(ctx, name);
-  const obj = updateManagedFields({ live, updated: body as KubeObject, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx) });
+  const obj = updateManagedFields({ live, updated: body as KubeObject, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx) }).object;
   const options = { dryRun: ctx.query.dryRun, ...(ctx.target.subresource === 'status' ? { subresource: 'status' as const } : {}) };
   send(ctx.res, 200, ctx.store.update(obj, options));
 }
@@ -326,10 +327,6 @@ const PATCH_TYPES: Record<string, PatchType | 'apply'> = {
   'application/apply-patch+json': 'apply',
 };
 
-/** Kinds served as custom resources: strategic merge patch is refused for them, as for CRDs. */
-function isCustomResource(info: KindInfo): boolean {
-  return info.group === 'gateway.networking.k8s.io' || info.group === 'projectcalico.org';
-}
 
 /** PATCH on an object, its status, or its scale. */
 export async function patchObject(ctx: RequestContext): Promise<void> {
@@ -339,7 +336,8 @@ export async function patchObject(ctx: RequestContext): Promise<void> {
   const { info } = ctx.target;
   const name = ctx.target.name!;
   const ns = namespaceOf(ctx);
-  if (type === 'strategic' && isCustomResource(info)) {
+  // Kinds served as custom resources refuse strategic merge patch, as CRDs do.
+  if (type === 'strategic' && isCustomResourceGroup(info.group)) {
     throw statusErrors.unsupportedMediaType(`${contentType} is not supported for custom resources`);
   }
   if (type === 'apply') return applyPatchRequest(ctx, raw);
@@ -360,7 +358,7 @@ export async function patchObject(ctx: RequestContext): Promise<void> {
   const options = { dryRun: ctx.query.dryRun, ...(ctx.target.subresource === 'status' ? { subresource: 'status' as const } : {}) };
   // The manager's fields are recorded in the same write as the patch.
   const mutate = (patched: KubeObject, live: KubeObject) =>
-    updateManagedFields({ live, updated: patched, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx) });
+    updateManagedFields({ live, updated: patched, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx) }).object;
   send(ctx.res, 200, ctx.store.patch(info, ns, name, type, patch, { ...options, mutate }));
 }
 

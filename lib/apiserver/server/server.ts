@@ -26,8 +26,8 @@ import {
   watchObjects,
   type RequestContext,
 } from './resources.js';
-import { aggregatedDiscovery, apiGroupList, apiResourceList, apiVersions, discoveryContentType, negotiateDiscovery, versionInfo } from './discovery.js';
-import { openapiV2, openapiV3Document, openapiV3Root } from './openapi.js';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, discoveryContentType, negotiateDiscovery, versionInfo } from './discovery.js';
+import { openapiV2, openapiV3Document, openapiV3Hash, openapiV3Root } from './openapi.js';
 import { generateServingCertificates } from './certs.js';
 
 /** Options of {@link ApiServer}. */
@@ -231,11 +231,16 @@ export class ApiServer {
           res.writeHead(200, { 'Content-Type': discoveryContentType(wanted.version), Vary: 'Accept' });
           res.end(JSON.stringify(body));
         } else {
+          res.setHeader('Vary', 'Accept');
           send(res, 200, which === 'api' ? apiVersions(serverAddress) : apiGroupList());
         }
         return true;
       }
       case '/openapi/v2':
+        // client-go asks for v2 as protobuf only; 406 makes it carry on without it, as intended.
+        if (!(req.headers.accept ?? '').includes('json') && (req.headers.accept ?? '').includes('protobuf')) {
+          throw statusErrors.notAcceptable(req.headers.accept ?? '');
+        }
         send(res, 200, openapiV2());
         return true;
       case '/openapi/v3':
@@ -243,9 +248,14 @@ export class ApiServer {
         return true;
     }
     if (path.startsWith('/openapi/v3/')) {
-      const doc = openapiV3Document(path.slice('/openapi/v3/'.length));
+      const key = path.slice('/openapi/v3/'.length);
+      const doc = openapiV3Document(key);
       if (!doc) return false;
-      send(res, 200, doc);
+      const hash = openapiV3Hash(key);
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(hash ? { ETag: `"${hash}"` } : {}) };
+      if (hash && url.searchParams.get('hash') === hash) headers['Cache-Control'] = 'public, immutable';
+      res.writeHead(200, headers);
+      res.end(JSON.stringify(doc));
       return true;
     }
     const gv = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
@@ -257,9 +267,9 @@ export class ApiServer {
     }
     const group = /^\/apis\/([^/]+)$/.exec(path);
     if (group) {
-      const g = apiGroupList().groups.find((x: { name: string }) => x.name === group[1]);
+      const g = apiGroup(group[1]!);
       if (!g) return false;
-      send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g });
+      send(res, 200, g);
       return true;
     }
     return false;

@@ -9,6 +9,7 @@
  */
 
 import { field, type FieldError } from '../../core/errors.js';
+import { parseCIDRSloppy } from '../../core/ipnet.js';
 import type { KubeObject } from '../../api/meta.js';
 import {
   arr,
@@ -17,12 +18,9 @@ import {
   isObject,
   isValidCIDR,
   isValidPortName,
-  nameIsDNSSubdomain,
   obj,
-  parseCIDR,
   str,
-  validateObjectMeta,
-  validateObjectMetaUpdate,
+  validateMetadata,
 } from './names.js';
 
 /** Rule actions. */
@@ -145,10 +143,10 @@ function validatePolicy(p: KubeObject): FieldError[] {
 function validateIPPool(pool: KubeObject): FieldError[] {
   const spec = obj(pool.spec);
   const errs: FieldError[] = [];
-  const cidr = parseCIDR(str(spec.cidr));
+  const cidr = parseCIDRSloppy(str(spec.cidr));
   if (!str(spec.cidr)) errs.push(field.required('spec.cidr'));
   else errs.push(...isValidCIDR('spec.cidr', spec.cidr));
-  const v6 = cidr?.family === 6;
+  const v6 = cidr?.family === 'IPv6';
   const blockSize = spec.blockSize;
   if (blockSize !== undefined && blockSize !== null) {
     const [lo, hi] = v6 ? [116, 128] : [20, 32];
@@ -193,8 +191,7 @@ export function validateCalico(o: KubeObject, old?: KubeObject): FieldError[] | 
     default:
       return undefined;
   }
-  const meta = old ? validateObjectMetaUpdate(o.metadata, old.metadata) : [];
-  meta.push(...validateObjectMeta(o.metadata, namespaced, nameIsDNSSubdomain));
+  const meta = validateMetadata(o, old, namespaced);
   if (o.kind === 'IPPool' && old) {
     const spec = obj(o.spec);
     const prev = obj(old.spec);

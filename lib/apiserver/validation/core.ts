@@ -18,6 +18,7 @@
  */
 
 import { field, type FieldError } from '../../core/errors.js';
+import { parseCIDRSloppy, parseIPSloppy } from '../../core/ipnet.js';
 import type { KubeObject } from '../../api/meta.js';
 import {
   FIELD_IMMUTABLE,
@@ -26,13 +27,12 @@ import {
   child,
   inclusiveRangeError,
   invalidEach,
-  ipFamilyOf,
   isConfigMapKey,
   isDNS1123Label,
   isDNS1123Subdomain,
   isHTTPHeaderName,
+  isLabelKey,
   isObject,
-  isQualifiedName,
   isValidCIDR,
   isValidIP,
   isValidLabelValue,
@@ -42,19 +42,17 @@ import {
   nameIsDNSLabel,
   nameIsDNSSubdomain,
   obj,
-  parseCIDR,
-  parseIP,
   regexError,
   str,
   validateAnnotations,
   validateImmutableField,
   validateLabelName,
   validateLabelSelector,
+  validateLabelSelectorRequirement,
   validateLabels,
   validateNonSpecialIP,
   validateNonnegativeField,
-  validateObjectMeta,
-  validateObjectMetaUpdate,
+  validateMetadata,
   validatePortNumOrName,
   type NameFn,
 } from './names.js';
@@ -66,22 +64,16 @@ const MAX_INT32 = 2147483647;
 
 const STANDARD_FINALIZERS = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
 
-/** ValidateObjectMeta for built-in kinds, plus the check that a bare finalizer name is a standard one. */
-export function validateKubeObjectMeta(o: KubeObject, namespaced: boolean, nameFn: NameFn): FieldError[] {
-  const errs = validateObjectMeta(o.metadata, namespaced, nameFn);
+/** Metadata validation on create, and additionally the update rules when there is an old object. */
+export function validateMeta(o: KubeObject, old: KubeObject | undefined, namespaced: boolean, nameFn: NameFn): FieldError[] {
+  const errs = validateMetadata(o, old, namespaced, nameFn);
+  // Core's ValidateObjectMeta for built-in kinds: a bare finalizer name must be a standard one.
   arr(o.metadata?.finalizers).forEach((f, i) => {
     const name = str(f);
     if (!name.includes('/') && !STANDARD_FINALIZERS.has(name)) {
       errs.push(field.invalid(`metadata.finalizers[${i}]`, name, 'name is neither a standard finalizer name nor is it fully qualified'));
     }
   });
-  return errs;
-}
-
-/** Metadata validation on create, and additionally the update rules when there is an old object. */
-export function validateMeta(o: KubeObject, old: KubeObject | undefined, namespaced: boolean, nameFn: NameFn): FieldError[] {
-  const errs = old ? validateObjectMetaUpdate(o.metadata, old.metadata) : [];
-  errs.push(...validateKubeObjectMeta(o, namespaced, nameFn));
   return errs;
 }
 
@@ -345,31 +337,6 @@ export function validateTolerations(tolerations: unknown, path: string): FieldEr
   return errs;
 }
 
-function validateNodeSelectorRequirement(raw: unknown, path: string): FieldError[] {
-  const rq = obj(raw);
-  const errs: FieldError[] = [];
-  const n = arr(rq.values).length;
-  switch (rq.operator) {
-    case 'In':
-    case 'NotIn':
-      if (n === 0) errs.push(field.required(child(path, 'values'), "must be specified when `operator` is 'In' or 'NotIn'"));
-      break;
-    case 'Exists':
-    case 'DoesNotExist':
-      if (n > 0) errs.push(field.forbidden(child(path, 'values'), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
-      break;
-    case 'Gt':
-    case 'Lt':
-      if (n !== 1) errs.push(field.required(child(path, 'values'), "must be specified single value when `operator` is 'Lt' or 'Gt'"));
-      break;
-    default:
-      errs.push(field.invalid(child(path, 'operator'), rq.operator ?? '', 'not a valid selector operator'));
-  }
-  errs.push(...validateLabelName(rq.key ?? '', child(path, 'key')));
-  arr(rq.values).forEach((v, i) => errs.push(...invalidEach(`${child(path, 'values')}[${i}]`, v, isValidLabelValue(str(v)))));
-  return errs;
-}
-
 function validateNodeFieldSelectorRequirement(raw: unknown, path: string): FieldError[] {
   const rq = obj(raw);
   const errs: FieldError[] = [];
@@ -388,7 +355,7 @@ function validateNodeFieldSelectorRequirement(raw: unknown, path: string): Field
 function validateNodeSelectorTerm(raw: unknown, path: string): FieldError[] {
   const term = obj(raw);
   const errs: FieldError[] = [];
-  arr(term.matchExpressions).forEach((r, j) => errs.push(...validateNodeSelectorRequirement(r, `${child(path, 'matchExpressions')}[${j}]`)));
+  arr(term.matchExpressions).forEach((r, j) => errs.push(...validateLabelSelectorRequirement(r, `${child(path, 'matchExpressions')}[${j}]`, { gtLt: true })));
   arr(term.matchFields).forEach((r, j) => errs.push(...validateNodeFieldSelectorRequirement(r, `${child(path, 'matchFields')}[${j}]`)));
   return errs;
 }
@@ -563,7 +530,7 @@ export function validatePodSpec(spec: unknown, path: string, opts: PodSpecOption
   });
   arr(s.readinessGates).forEach((g, i) => {
     const t = str(obj(g).conditionType);
-    errs.push(...invalidEach(`${child(path, 'readinessGates')}[${i}].conditionType`, t, isQualifiedName(t)));
+    errs.push(...invalidEach(`${child(path, 'readinessGates')}[${i}].conditionType`, t, isLabelKey(t)));
   });
   return errs;
 }
@@ -591,8 +558,8 @@ function validatePodIPList(ips: unknown, single: unknown, path: string, singlePa
   if (list.length === 0) return errs;
   if (equalMsg && single !== list[0]) errs.push(field.invalid(`${path}[0].ip`, list[0], equalMsg));
   list.forEach((ip, i) => errs.push(...isValidIP(`${path}[${i}].ip`, ip)));
-  if (list.length > 1 && list.every((ip) => parseIP(ip))) {
-    const families = new Set(list.map((ip) => ipFamilyOf(ip)));
+  if (list.length > 1 && list.every((ip) => parseIPSloppy(ip))) {
+    const families = new Set(list.map((ip) => parseIPSloppy(ip)?.family));
     if (families.size !== list.length || list.length > 2) {
       errs.push(field.invalid(path, arr(ips), 'may specify no more than one IP for each IP family'));
     }
@@ -792,7 +759,7 @@ function validateServicePort(raw: unknown, requireName: boolean, names: Set<stri
   }
   errs.push(...validatePortNumOrName(sp.targetPort ?? 0, child(path, 'targetPort')));
   if (sp.appProtocol !== undefined && sp.appProtocol !== null) {
-    errs.push(...invalidEach(child(path, 'appProtocol'), sp.appProtocol, isQualifiedName(str(sp.appProtocol))));
+    errs.push(...invalidEach(child(path, 'appProtocol'), sp.appProtocol, isLabelKey(str(sp.appProtocol))));
   }
   if (sp.nodePort !== undefined && sp.nodePort !== null && sp.nodePort !== 0) {
     errs.push(...invalidEach(child(path, 'nodePort'), sp.nodePort, isValidPortNum(sp.nodePort as number)));
@@ -806,7 +773,7 @@ function validateClusterIPs(spec: Record<string, unknown>): FieldError[] {
   const clusterIP = str(spec.clusterIP);
   const ips = arr(spec.clusterIPs).map(str);
   let invalid = false;
-  if (clusterIP && clusterIP !== 'None' && !parseIP(clusterIP)) {
+  if (clusterIP && clusterIP !== 'None' && !parseIPSloppy(clusterIP)) {
     errs.push(field.invalid('spec.clusterIP', clusterIP, "must be empty, 'None', or a valid IP address"));
     invalid = true;
   }
@@ -839,18 +806,18 @@ function validateClusterIPs(spec: Record<string, unknown>): FieldError[] {
   });
   if (ips.length > 2) errs.push(field.invalid('spec.clusterIPs', ips, 'may only hold up to 2 values'));
   if (invalid) return errs;
-  if (ips.length > 1 && new Set(ips.map((ip) => ipFamilyOf(ip))).size !== ips.length) {
+  if (ips.length > 1 && new Set(ips.map((ip) => parseIPSloppy(ip)?.family)).size !== ips.length) {
     errs.push(field.invalid('spec.clusterIPs', ips, 'may specify no more than one IP for each IP family'));
   }
   const families = arr(spec.ipFamilies).map(str);
   if (!isHeadless(spec) && families.length) {
     ips.forEach((ip, i) => {
       if (i >= families.length) return;
-      const fam = ipFamilyOf(ip);
-      if (families[i] === 'IPv4' && fam === 6) {
+      const fam = parseIPSloppy(ip)?.family;
+      if (families[i] === 'IPv4' && fam === 'IPv6') {
         errs.push(field.invalid(`spec.clusterIPs[${i}]`, ip, `expected an IPv4 value as indicated by \`ipFamilies[${i}]\``));
       }
-      if (families[i] === 'IPv6' && fam !== 6) {
+      if (families[i] === 'IPv6' && fam !== 'IPv6') {
         errs.push(field.invalid(`spec.clusterIPs[${i}]`, ip, `expected an IPv6 value as indicated by \`ipFamilies[${i}]\``));
       }
     });
@@ -947,7 +914,7 @@ function validateServiceSpec(spec: Record<string, unknown>, annotations: Record<
     errs.push(field.required('spec.allocateLoadBalancerNodePorts'));
   }
   if (spec.loadBalancerClass !== undefined && spec.loadBalancerClass !== null) {
-    if (type === 'LoadBalancer') errs.push(...invalidEach('spec.loadBalancerClass', spec.loadBalancerClass, isQualifiedName(str(spec.loadBalancerClass))));
+    if (type === 'LoadBalancer') errs.push(...invalidEach('spec.loadBalancerClass', spec.loadBalancerClass, isLabelKey(str(spec.loadBalancerClass))));
     else errs.push(field.forbidden('spec.loadBalancerClass', "may only be used when `type` is 'LoadBalancer'"));
   }
   if (!externallyAccessible(spec)) {
@@ -1031,7 +998,7 @@ function validateServiceStatus(svc: KubeObject): FieldError[] {
     }
     if (str(ing.hostname)) {
       errs.push(...invalidEach(child(p, 'hostname'), ing.hostname, isDNS1123Subdomain(str(ing.hostname))));
-      if (parseIP(str(ing.hostname))) errs.push(field.invalid(child(p, 'hostname'), ing.hostname, 'must be a DNS name, not an IP address'));
+      if (parseIPSloppy(str(ing.hostname))) errs.push(field.invalid(child(p, 'hostname'), ing.hostname, 'must be a DNS name, not an IP address'));
     }
   });
   return errs;
@@ -1087,8 +1054,8 @@ function validateNode(node: KubeObject, old: KubeObject | undefined): FieldError
   if (str(spec.podCIDR)) errs.push(...isValidCIDR('spec.podCIDR', spec.podCIDR));
   const cidrs = arr(spec.podCIDRs);
   cidrs.forEach((c, i) => errs.push(...isValidCIDR(`spec.podCIDRs[${i}]`, c)));
-  if (cidrs.length > 1 && cidrs.every((c) => parseCIDR(str(c)))) {
-    const families = new Set(cidrs.map((c) => parseCIDR(str(c))!.family));
+  if (cidrs.length > 1 && cidrs.every((c) => parseCIDRSloppy(str(c)))) {
+    const families = new Set(cidrs.map((c) => parseCIDRSloppy(str(c))!.family));
     if (families.size !== cidrs.length || cidrs.length > 2) {
       errs.push(field.invalid('spec.podCIDRs', cidrs, 'may specify no more than one CIDR for each IP family'));
     }
@@ -1129,7 +1096,7 @@ function validateNamespace(ns: KubeObject, old: KubeObject | undefined): FieldEr
   const errs = validateMeta(ns, old, false, nameIsDNSLabel);
   arr(obj(ns.spec).finalizers).forEach((f) => {
     const name = str(f);
-    errs.push(...invalidEach('spec.finalizers', name, isQualifiedName(name)));
+    errs.push(...invalidEach('spec.finalizers', name, isLabelKey(name)));
     if (!name.includes('/') && !STANDARD_FINALIZERS.has(name)) {
       errs.push(field.invalid('spec.finalizers', name, 'name is neither a standard finalizer name nor is it fully qualified'));
     }
@@ -1247,7 +1214,7 @@ function validateEvent(event: KubeObject): FieldError[] {
     }
     const rc = str(event.reportingComponent ?? event.reportingController);
     if (!rc) errs.push(field.required('reportingController'));
-    else errs.push(...invalidEach('reportingController', rc, isQualifiedName(rc)));
+    else errs.push(...invalidEach('reportingController', rc, isLabelKey(rc)));
     if (!str(event.reportingInstance)) errs.push(field.required('reportingInstance'));
     if (str(event.reportingInstance).length > 128) errs.push(field.invalid('reportingInstance', '', 'can have at most 128 characters'));
     if (!str(event.action)) errs.push(field.required('action'));

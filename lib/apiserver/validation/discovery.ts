@@ -14,7 +14,7 @@ import {
   invalidEach,
   isDNS1123Label,
   isFullyQualifiedDomainName,
-  isQualifiedName,
+  isLabelKey,
   isValidIPv4Address,
   isValidIPv6Address,
   isValidPortNum,
@@ -110,7 +110,7 @@ function validatePorts(ports: unknown, errs: FieldError[]): void {
       errs.push(field.notSupported(child(p, 'protocol'), port.protocol, SUPPORTED_PORT_PROTOCOLS));
     }
     if (port.appProtocol !== undefined && port.appProtocol !== null) {
-      errs.push(...invalidEach(child(p, 'appProtocol'), port.appProtocol, isQualifiedName(str(port.appProtocol))));
+      errs.push(...invalidEach(child(p, 'appProtocol'), port.appProtocol, isLabelKey(str(port.appProtocol))));
     }
   });
 }

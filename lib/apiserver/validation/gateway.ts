@@ -12,19 +12,17 @@
  */
 
 import { field, type FieldError } from '../../core/errors.js';
+import { parseIPSloppy } from '../../core/ipnet.js';
 import type { KubeObject } from '../../api/meta.js';
 import {
   arr,
   child,
   isObject,
   jsonEqual,
-  nameIsDNSSubdomain,
   obj,
-  parseIP,
   str,
   validateLabelSelector,
-  validateObjectMeta,
-  validateObjectMetaUpdate,
+  validateMetadata,
 } from './names.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -311,7 +309,7 @@ function validateGateway(gw: KubeObject): FieldError[] {
     const p = `spec.addresses[${i}]`;
     if (!addr.value) errs.push(field.required(child(p, 'value')));
     if ((addr.type ?? 'IPAddress') === 'IPAddress' && addr.value) {
-      if (!parseIP(str(addr.value))) errs.push(cel(p, 'object', 'value must be an IP address'));
+      if (!parseIPSloppy(str(addr.value))) errs.push(cel(p, 'object', 'value must be an IP address'));
     }
     if (addr.type === 'Hostname' && addr.value) errs.push(...pattern(child(p, 'value'), addr.value, PRECISE_HOSTNAME_PATTERN));
   });
@@ -576,7 +574,5 @@ export function validateGatewayAPI(o: KubeObject, old?: KubeObject, namespaced =
       return undefined;
   }
   // CRDs get the generic metadata rules (names are DNS subdomains).
-  const meta = old ? validateObjectMetaUpdate(o.metadata, old.metadata) : [];
-  meta.push(...validateObjectMeta(o.metadata, namespaced, nameIsDNSSubdomain));
-  return [...meta, ...body];
+  return [...validateMetadata(o, old, namespaced), ...body];
 }

@@ -23,7 +23,7 @@ import { validateCore } from './core.js';
 import { validateDiscovery } from './discovery.js';
 import { validateGatewayAPI } from './gateway.js';
 import { validateNetworking } from './networking.js';
-import { nameIsDNSSubdomain, validateObjectMeta, validateObjectMetaUpdate } from './names.js';
+import { validateMetadata } from './names.js';
 
 /**
  * Validates an object (already defaulted, see lib/apiserver/defaults.ts) as the apiserver would
@@ -55,8 +55,7 @@ export function validateObject(obj: KubeObject, old?: KubeObject): FieldError[] 
   }
   if (errs) return errs;
   const namespaced = lookupKind(obj.apiVersion ?? '', obj.kind ?? '')?.namespaced ?? true;
-  const meta = old ? validateObjectMetaUpdate(obj.metadata, old.metadata) : [];
-  return [...meta, ...validateObjectMeta(obj.metadata, namespaced, nameIsDNSSubdomain)];
+  return validateMetadata(obj, old, namespaced);
 }
 
 /** The validation admission plugin: rejects an invalid write with {@link InvalidObjectError}. */

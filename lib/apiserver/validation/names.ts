@@ -3,9 +3,9 @@
  * ObjectMeta rules, with Kubernetes' exact wording.
  *
  * Follows k8s.io/apimachinery/pkg/util/validation (validation.go, ip.go),
- * k8s.io/apimachinery/pkg/api/validate/content (label keys and values),
  * k8s.io/apimachinery/pkg/api/validation (objectmeta.go, generic.go) and
- * k8s.io/apimachinery/pkg/apis/meta/v1/validation (labels, label selectors).
+ * k8s.io/apimachinery/pkg/apis/meta/v1/validation (labels, label selectors). The name and label
+ * syntax itself lives in lib/apimachinery/validation.ts and address parsing in lib/core/ipnet.ts.
  *
  * The `is*` functions return the list of problems as strings, like their Go counterparts, so a
  * caller can wrap each in a {@link FieldError} at its own path. Everything that takes a path
@@ -14,34 +14,31 @@
  */
 
 import { field, type FieldError } from '../../core/errors.js';
-import type { ObjectMeta } from '../../api/meta.js';
+import { ipBytes, parseCIDRSloppy, parseIPSloppy } from '../../core/ipnet.js';
+import type { KubeObject, ObjectMeta } from '../../api/meta.js';
+import {
+  DNS1123_SUBDOMAIN_MAX_LENGTH,
+  isDNS1035Label,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isLabelKey,
+  isValidLabelValue,
+  isWildcardDNS1123Subdomain,
+  maxLenError,
+  regexError,
+} from '../../apimachinery/validation.js';
 
 // ------------------------------------------------------------------------------------------------
-// Messages (k8s.io/apimachinery/pkg/util/validation)
+// Messages, DNS names, label keys and values: lib/apimachinery/validation.ts, shared with label
+// selectors, and re-exported for the validators here.
 
-/** `must be no more than N characters`. */
-export function maxLenError(length: number): string {
-  return `must be no more than ${length} characters`;
-}
-
-/** A regex failure explained, with examples, exactly as apimachinery's RegexError renders it. */
-export function regexError(msg: string, fmt: string, ...examples: string[]): string {
-  if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
-  let s = `${msg} (e.g. `;
-  examples.forEach((e, i) => {
-    if (i > 0) s += ' or ';
-    s += `'${e}', `;
-  });
-  return `${s}regex used for validation is '${fmt}')`;
-}
+export { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isLabelKey, isValidLabelValue, isWildcardDNS1123Subdomain, regexError };
 
 /** `must be between LO and HI, inclusive`. */
 export function inclusiveRangeError(lo: number, hi: number): string {
   return `must be between ${lo} and ${hi}, inclusive`;
 }
 
-/** `must be non-empty`. */
-export const EMPTY_ERROR = 'must be non-empty';
 /** `field is immutable` (FieldImmutableErrorMsg). */
 export const FIELD_IMMUTABLE = 'field is immutable';
 /** `must be greater than or equal to 0` (IsNegativeErrorMsg). */
@@ -49,67 +46,6 @@ export const IS_NEGATIVE = 'must be greater than or equal to 0';
 
 // ------------------------------------------------------------------------------------------------
 // DNS names
-
-const DNS1123_LABEL_FMT = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
-const DNS1123_LABEL_ERR =
-  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT = `${DNS1123_LABEL_FMT}(\\.${DNS1123_LABEL_FMT})*`;
-const DNS1123_SUBDOMAIN_ERR =
-  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-const DNS1035_LABEL_FMT = '[a-z]([-a-z0-9]*[a-z0-9])?';
-const DNS1035_LABEL_ERR =
-  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
-const WILDCARD_DNS1123_SUBDOMAIN_FMT = `\\*\\.${DNS1123_SUBDOMAIN_FMT}`;
-const WILDCARD_DNS1123_SUBDOMAIN_ERR =
-  "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character";
-
-const dns1123LabelRe = new RegExp(`^${DNS1123_LABEL_FMT}$`);
-const dns1123SubdomainRe = new RegExp(`^${DNS1123_SUBDOMAIN_FMT}$`);
-const dns1035LabelRe = new RegExp(`^${DNS1035_LABEL_FMT}$`);
-const wildcardDns1123SubdomainRe = new RegExp(`^${WILDCARD_DNS1123_SUBDOMAIN_FMT}$`);
-
-/** Max length of a DNS label (RFC 1123). */
-export const DNS1123_LABEL_MAX_LENGTH = 63;
-/** Max length of a DNS subdomain (RFC 1123). */
-export const DNS1123_SUBDOMAIN_MAX_LENGTH = 253;
-
-/** IsDNS1123Label: a lower-case RFC 1123 label of at most 63 characters. */
-export function isDNS1123Label(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > DNS1123_LABEL_MAX_LENGTH) errs.push(maxLenError(DNS1123_LABEL_MAX_LENGTH));
-  if (!dns1123LabelRe.test(value)) {
-    // A valid subdomain that is not a valid label (length already checked): it has dots.
-    if (dns1123SubdomainRe.test(value)) errs.push('must not contain dots');
-    else errs.push(regexError(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, 'my-name', '123-abc'));
-  }
-  return errs;
-}
-
-/** IsDNS1123Subdomain: a lower-case RFC 1123 subdomain of at most 253 characters. */
-export function isDNS1123Subdomain(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > DNS1123_SUBDOMAIN_MAX_LENGTH) errs.push(maxLenError(DNS1123_SUBDOMAIN_MAX_LENGTH));
-  if (!dns1123SubdomainRe.test(value)) errs.push(regexError(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, 'example.com'));
-  return errs;
-}
-
-/** IsDNS1035Label: like a DNS-1123 label but starting with a letter. */
-export function isDNS1035Label(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > 63) errs.push(maxLenError(63));
-  if (!dns1035LabelRe.test(value)) errs.push(regexError(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, 'my-name', 'abc-123'));
-  return errs;
-}
-
-/** IsWildcardDNS1123Subdomain: `*.` followed by a DNS subdomain (RFC 1034 section 4.3.3). */
-export function isWildcardDNS1123Subdomain(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > DNS1123_SUBDOMAIN_MAX_LENGTH) errs.push(maxLenError(DNS1123_SUBDOMAIN_MAX_LENGTH));
-  if (!wildcardDns1123SubdomainRe.test(value)) {
-    errs.push(regexError(WILDCARD_DNS1123_SUBDOMAIN_ERR, WILDCARD_DNS1123_SUBDOMAIN_FMT, '*.example.com'));
-  }
-  return errs;
-}
 
 /** IsFullyQualifiedDomainName: a DNS subdomain with at least two labels; a trailing dot is allowed. */
 export function isFullyQualifiedDomainName(path: string, name: string): FieldError[] {
@@ -144,46 +80,7 @@ export function isDomainPrefixedPath(path: string, value: string): FieldError[] 
 }
 
 // ------------------------------------------------------------------------------------------------
-// Label keys and values (k8s.io/apimachinery/pkg/api/validate/content/kube.go)
-
-const LABEL_KEY_FMT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
-const LABEL_KEY_ERR = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const labelKeyRe = new RegExp(`^${LABEL_KEY_FMT}$`);
-const LABEL_VALUE_FMT = `(${LABEL_KEY_FMT})?`;
-const LABEL_VALUE_ERR =
-  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const labelValueRe = new RegExp(`^${LABEL_VALUE_FMT}$`);
-
-/** IsQualifiedName (IsLabelKey): an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters. */
-export function isQualifiedName(value: string): string[] {
-  const errs: string[] = [];
-  const parts = value.split('/');
-  let name: string;
-  if (parts.length === 1) {
-    name = parts[0]!;
-  } else if (parts.length === 2) {
-    const prefix = parts[0]!;
-    name = parts[1]!;
-    if (prefix.length === 0) errs.push(`prefix part ${EMPTY_ERROR}`);
-    else errs.push(...isDNS1123Subdomain(prefix).map((m) => `prefix part ${m}`));
-  } else {
-    return [
-      `a valid label key ${regexError(LABEL_KEY_ERR, LABEL_KEY_FMT, 'MyName', 'my.name', '123-abc')} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
-    ];
-  }
-  if (name.length === 0) errs.push(`name part ${EMPTY_ERROR}`);
-  else if (name.length > 63) errs.push(`name part ${maxLenError(63)}`);
-  if (!labelKeyRe.test(name)) errs.push(`name part ${regexError(LABEL_KEY_ERR, LABEL_KEY_FMT, 'MyName', 'my.name', '123-abc')}`);
-  return errs;
-}
-
-/** IsValidLabelValue: empty, or at most 63 alphanumerics, `-`, `_`, `.` starting and ending alphanumeric. */
-export function isValidLabelValue(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > 63) errs.push(maxLenError(63));
-  if (!labelValueRe.test(value)) errs.push(regexError(LABEL_VALUE_ERR, LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345'));
-  return errs;
-}
+// Keys
 
 const CONFIG_MAP_KEY_FMT = '[-._a-zA-Z0-9]+';
 const CONFIG_MAP_KEY_ERR = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
@@ -256,180 +153,32 @@ export function validatePortNumOrName(port: unknown, path: string): FieldError[]
 export const SUPPORTED_PORT_PROTOCOLS = ['SCTP', 'TCP', 'UDP'];
 
 // ------------------------------------------------------------------------------------------------
-// IP addresses and CIDRs (Go's net.ParseIP / k8s.io/utils/net ParseIPSloppy semantics)
-
-/** A parsed address: 4 or 16 bytes. An IPv4-mapped IPv6 address counts as IPv4, as Go's To4() does. */
-export interface ParsedIP {
-  family: 4 | 6;
-  bytes: number[];
-}
-
-function parseIPv4Bytes(s: string): number[] | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    // Sloppy: leading zeros are accepted and read as decimal, as Kubernetes still does.
-    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out.push(n);
-  }
-  return out;
-}
-
-function parseIPv6Bytes(s: string): number[] | undefined {
-  if (s.length === 0 || s.includes('%')) return undefined;
-  let tail: number[] = [];
-  let text = s;
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.')) {
-    const v4 = parseIPv4Bytes(text.slice(lastColon + 1));
-    if (!v4 || lastColon < 0) return undefined;
-    tail = v4;
-    text = `${text.slice(0, lastColon + 1)}0:0`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groupsOf = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const g of part.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = groupsOf(halves[0]!);
-  const rest = halves.length === 2 ? groupsOf(halves[1]!) : [];
-  if (!head || !rest) return undefined;
-  let groups: number[];
-  if (halves.length === 2) {
-    const missing = 8 - head.length - rest.length;
-    if (missing < 1) return undefined;
-    groups = [...head, ...new Array<number>(missing).fill(0), ...rest];
-  } else {
-    groups = head;
-  }
-  if (groups.length !== 8) return undefined;
-  const bytes: number[] = [];
-  for (const g of groups) bytes.push(g >> 8, g & 0xff);
-  if (tail.length) bytes.splice(12, 4, ...tail);
-  return bytes;
-}
-
-/** Parses an IPv4 or IPv6 address, or returns undefined. */
-export function parseIP(s: string): ParsedIP | undefined {
-  if (typeof s !== 'string') return undefined;
-  if (s.includes(':')) {
-    const bytes = parseIPv6Bytes(s);
-    if (!bytes) return undefined;
-    const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-    return mapped ? { family: 4, bytes: bytes.slice(12) } : { family: 6, bytes };
-  }
-  const bytes = parseIPv4Bytes(s);
-  return bytes ? { family: 4, bytes } : undefined;
-}
-
-/** A parsed CIDR: the masked network address and the prefix length. */
-export interface ParsedCIDR {
-  family: 4 | 6;
-  /** The network address (host bits cleared). */
-  network: number[];
-  prefix: number;
-}
-
-/** Parses `addr/prefix` (sloppy: host bits may be set), or returns undefined. */
-export function parseCIDR(s: string): ParsedCIDR | undefined {
-  if (typeof s !== 'string') return undefined;
-  const slash = s.indexOf('/');
-  if (slash < 0) return undefined;
-  const addr = s.slice(0, slash);
-  const len = s.slice(slash + 1);
-  if (!/^[0-9]{1,3}$/.test(len)) return undefined;
-  let prefix = Number(len);
-  let bytes: number[] | undefined;
-  let family: 4 | 6;
-  if (addr.includes(':')) {
-    bytes = parseIPv6Bytes(addr);
-    family = 6;
-    if (!bytes || prefix > 128) return undefined;
-    const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-    if (mapped && prefix >= 96) {
-      bytes = bytes.slice(12);
-      prefix -= 96;
-      family = 4;
-    }
-  } else {
-    bytes = parseIPv4Bytes(addr);
-    family = 4;
-    if (!bytes || prefix > 32) return undefined;
-  }
-  return { family, network: maskBytes(bytes, prefix), prefix };
-}
-
-function maskBytes(bytes: number[], prefix: number): number[] {
-  return bytes.map((b, i) => {
-    const bits = Math.max(0, Math.min(8, prefix - i * 8));
-    return bits === 0 ? 0 : b & ((0xff << (8 - bits)) & 0xff);
-  });
-}
-
-/** Whether `ip` lies within `cidr`. */
-export function cidrContains(cidr: ParsedCIDR, ip: { family: 4 | 6; bytes: number[] }): boolean {
-  if (cidr.family !== ip.family) return false;
-  const masked = maskBytes(ip.bytes, cidr.prefix);
-  return masked.every((b, i) => b === cidr.network[i]);
-}
-
-/** The canonical text of a parsed address (RFC 5952 for IPv6). */
-export function formatIP(ip: ParsedIP): string {
-  if (ip.family === 4) return ip.bytes.join('.');
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((ip.bytes[i]! << 8) | ip.bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i > 1) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
+// IP addresses and CIDRs, read as k8s.io/utils/net's ParseIPSloppy and ParseCIDRSloppy read them
+// (lib/core/ipnet.ts)
 
 const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
 const CIDR_MESSAGE = 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)';
 
 /** IsValidIP. */
 export function isValidIP(path: string, value: unknown): FieldError[] {
-  return typeof value === 'string' && parseIP(value) ? [] : [field.invalid(path, value, IP_MESSAGE)];
+  return typeof value === 'string' && parseIPSloppy(value) ? [] : [field.invalid(path, value, IP_MESSAGE)];
 }
 
 /** IsValidIPv4Address. */
 export function isValidIPv4Address(path: string, value: unknown): FieldError[] {
-  const ip = typeof value === 'string' ? parseIP(value) : undefined;
-  return ip?.family === 4 ? [] : [field.invalid(path, value, 'must be a valid IPv4 address')];
+  const ip = typeof value === 'string' ? parseIPSloppy(value) : undefined;
+  return ip?.family === 'IPv4' ? [] : [field.invalid(path, value, 'must be a valid IPv4 address')];
 }
 
 /** IsValidIPv6Address. */
 export function isValidIPv6Address(path: string, value: unknown): FieldError[] {
-  const ip = typeof value === 'string' ? parseIP(value) : undefined;
-  return ip?.family === 6 ? [] : [field.invalid(path, value, 'must be a valid IPv6 address')];
+  const ip = typeof value === 'string' ? parseIPSloppy(value) : undefined;
+  return ip?.family === 'IPv6' ? [] : [field.invalid(path, value, 'must be a valid IPv6 address')];
 }
 
 /** IsValidCIDR. */
 export function isValidCIDR(path: string, value: unknown): FieldError[] {
-  return typeof value === 'string' && parseCIDR(value) ? [] : [field.invalid(path, value, CIDR_MESSAGE)];
+  return typeof value === 'string' && parseCIDRSloppy(value) ? [] : [field.invalid(path, value, CIDR_MESSAGE)];
 }
 
 /**
@@ -437,25 +186,21 @@ export function isValidCIDR(path: string, value: unknown): FieldError[] {
  * loopback or link-local.
  */
 export function validateNonSpecialIP(value: string, path: string): FieldError[] {
-  const ip = parseIP(value);
+  const ip = parseIPSloppy(value);
   if (!ip) return [field.invalid(path, value, 'must be a valid IP address')];
-  const b = ip.bytes;
+  const v4 = ip.family === 'IPv4';
+  const b = ipBytes(ip);
   const errs: FieldError[] = [];
-  if (b.every((x) => x === 0)) errs.push(field.invalid(path, value, `may not be unspecified (${value})`));
-  const loopback = ip.family === 4 ? b[0] === 127 : b.slice(0, 15).every((x) => x === 0) && b[15] === 1;
+  if (ip.value === 0n) errs.push(field.invalid(path, value, `may not be unspecified (${value})`));
+  const loopback = v4 ? b[0] === 127 : ip.value === 1n;
   if (loopback) errs.push(field.invalid(path, value, 'may not be in the loopback range (127.0.0.0/8, ::1/128)'));
-  const linkLocal = ip.family === 4 ? b[0] === 169 && b[1] === 254 : b[0] === 0xfe && (b[1]! & 0xc0) === 0x80;
+  const linkLocal = v4 ? b[0] === 169 && b[1] === 254 : b[0] === 0xfe && (b[1]! & 0xc0) === 0x80;
   if (linkLocal) errs.push(field.invalid(path, value, 'may not be in the link-local range (169.254.0.0/16, fe80::/10)'));
-  const llMulticast = ip.family === 4 ? b[0] === 224 && b[1] === 0 && b[2] === 0 : b[0] === 0xff && (b[1]! & 0x0f) === 0x02;
+  const llMulticast = v4 ? b[0] === 224 && b[1] === 0 && b[2] === 0 : b[0] === 0xff && (b[1]! & 0x0f) === 0x02;
   if (llMulticast) {
     errs.push(field.invalid(path, value, 'may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)'));
   }
   return errs;
-}
-
-/** The IP family of an address, or undefined when it does not parse. */
-export function ipFamilyOf(value: unknown): 4 | 6 | undefined {
-  return typeof value === 'string' ? parseIP(value)?.family : undefined;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -554,9 +299,9 @@ export function invalidEach(path: string, value: unknown, msgs: string[]): Field
 // ------------------------------------------------------------------------------------------------
 // Labels, annotations and label selectors (k8s.io/apimachinery/pkg/apis/meta/v1/validation)
 
-/** ValidateLabelName: a label key is a qualified name. */
+/** ValidateLabelName: a label key is a qualified name (worded as IsLabelKey words it). */
 export function validateLabelName(name: unknown, path: string): FieldError[] {
-  return invalidEach(path, name, isQualifiedName(str(name)));
+  return invalidEach(path, name, isLabelKey(str(name)));
 }
 
 /** ValidateLabels: every key a qualified name, every value a label value (reported at `path`). */
@@ -582,7 +327,7 @@ export function validateAnnotations(annotations: unknown, path: string): FieldEr
   const errs: FieldError[] = [];
   let size = 0;
   for (const [k, v] of Object.entries(annotations)) {
-    errs.push(...invalidEach(path, k, isQualifiedName(k.toLowerCase())));
+    errs.push(...invalidEach(path, k, isLabelKey(k.toLowerCase())));
     if (typeof v !== 'string') errs.push(field.invalid(`${path}[${k}]`, v, 'must be a string'));
     size += Buffer.byteLength(k) + Buffer.byteLength(typeof v === 'string' ? v : '');
   }
@@ -592,26 +337,27 @@ export function validateAnnotations(annotations: unknown, path: string): FieldEr
   return errs;
 }
 
-/** ValidateLabelSelectorRequirement. */
-export function validateLabelSelectorRequirement(req: unknown, path: string): FieldError[] {
+/**
+ * ValidateLabelSelectorRequirement: values given for In and NotIn, none for Exists and
+ * DoesNotExist; the key a label name, each value a label value. With `gtLt` (core's
+ * validateNodeSelectorRequirement, the same rules plus two operators) Gt and Lt take one value.
+ */
+export function validateLabelSelectorRequirement(req: unknown, path: string, { gtLt = false } = {}): FieldError[] {
   const r = obj(req);
   const errs: FieldError[] = [];
-  const values = r.values;
-  const n = Array.isArray(values) ? values.length : 0;
-  switch (r.operator) {
-    case 'In':
-    case 'NotIn':
-      if (n === 0) errs.push(field.required(child(path, 'values'), "must be specified when `operator` is 'In' or 'NotIn'"));
-      break;
-    case 'Exists':
-    case 'DoesNotExist':
-      if (n > 0) errs.push(field.forbidden(child(path, 'values'), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
-      break;
-    default:
-      errs.push(field.invalid(child(path, 'operator'), r.operator ?? '', 'not a valid selector operator'));
+  const n = arr(r.values).length;
+  const op = r.operator;
+  if (op === 'In' || op === 'NotIn') {
+    if (n === 0) errs.push(field.required(child(path, 'values'), "must be specified when `operator` is 'In' or 'NotIn'"));
+  } else if (op === 'Exists' || op === 'DoesNotExist') {
+    if (n > 0) errs.push(field.forbidden(child(path, 'values'), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
+  } else if (gtLt && (op === 'Gt' || op === 'Lt')) {
+    if (n !== 1) errs.push(field.required(child(path, 'values'), "must be specified single value when `operator` is 'Lt' or 'Gt'"));
+  } else {
+    errs.push(field.invalid(child(path, 'operator'), op ?? '', 'not a valid selector operator'));
   }
   errs.push(...validateLabelName(r.key ?? '', child(path, 'key')));
-  arr(values).forEach((v, i) => {
+  arr(r.values).forEach((v, i) => {
     errs.push(...invalidEach(`${child(path, 'values')}[${i}]`, v, isValidLabelValue(str(v))));
   });
   return errs;
@@ -672,7 +418,7 @@ export function validateOwnerReferences(refs: unknown, path: string): FieldError
 export function validateFinalizers(finalizers: unknown, path: string): FieldError[] {
   const errs: FieldError[] = [];
   const list = arr(finalizers);
-  for (const f of list) errs.push(...invalidEach(path, f, isQualifiedName(str(f))));
+  for (const f of list) errs.push(...invalidEach(path, f, isLabelKey(str(f))));
   if (list.includes('orphan') && list.includes('foregroundDeletion')) {
     errs.push(field.invalid(path, list, 'finalizer orphan and foregroundDeletion cannot be both set'));
   }
@@ -702,6 +448,17 @@ export function validateObjectMeta(meta: ObjectMeta | undefined, namespaced: boo
   errs.push(...validateAnnotations(m.annotations, child(path, 'annotations')));
   errs.push(...validateOwnerReferences(m.ownerReferences, child(path, 'ownerReferences')));
   errs.push(...validateFinalizers(m.finalizers, child(path, 'finalizers')));
+  return errs;
+}
+
+/**
+ * The metadata rules for a write: ValidateObjectMetaUpdate against the stored object, when there
+ * is one, then ValidateObjectMeta. All a custom resource's metadata gets; built-in kinds add
+ * core's finalizer rule (core.ts `validateMeta`).
+ */
+export function validateMetadata(o: KubeObject, old: KubeObject | undefined, namespaced: boolean, nameFn: NameFn = nameIsDNSSubdomain): FieldError[] {
+  const errs = old ? validateObjectMetaUpdate(o.metadata, old.metadata) : [];
+  errs.push(...validateObjectMeta(o.metadata, namespaced, nameFn));
   return errs;
 }
 

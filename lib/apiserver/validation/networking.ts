@@ -8,12 +8,12 @@
  */
 
 import { field, type FieldError } from '../../core/errors.js';
+import { contains, parseCIDRSloppy, parseIPSloppy } from '../../core/ipnet.js';
 import type { KubeObject } from '../../api/meta.js';
 import { validateMeta } from './core.js';
 import {
   arr,
   child,
-  cidrContains,
   invalidEach,
   isDNS1123Subdomain,
   isDomainPrefixedPath,
@@ -26,8 +26,6 @@ import {
   nameIsDNSLabel,
   nameIsDNSSubdomain,
   obj,
-  parseCIDR,
-  parseIP,
   str,
   validateImmutableField,
   validateLabelSelector,
@@ -68,16 +66,16 @@ function validateIPBlock(raw: unknown, path: string): FieldError[] {
   const cidr = str(ipb.cidr);
   if (!cidr) return [field.required(child(path, 'cidr'))];
   const errs = isValidCIDR(child(path, 'cidr'), cidr);
-  const parsed = parseCIDR(cidr);
+  const parsed = parseCIDRSloppy(cidr);
   if (!parsed) return errs;
   arr(ipb.except).forEach((raw2, i) => {
     const p = `${child(path, 'except')}[${i}]`;
     const except = str(raw2);
     const e = isValidCIDR(p, raw2);
     errs.push(...e);
-    const ex = parseCIDR(except);
+    const ex = parseCIDRSloppy(except);
     if (!ex) return;
-    if (!cidrContains(parsed, { family: ex.family, bytes: ex.network }) || parsed.prefix >= ex.prefix) {
+    if (!contains(parsed, { family: ex.family, value: ex.base }) || parsed.prefix >= ex.prefix) {
       errs.push(field.invalid(p, except, 'must be a strict subset of `cidr`'));
     }
   });
@@ -213,7 +211,7 @@ function validateHTTPIngressPath(raw: unknown, path: string): FieldError[] {
 
 function validateIngressHost(host: string, path: string): FieldError[] {
   const errs: FieldError[] = [];
-  if (parseIP(host)) errs.push(field.invalid(path, host, 'must be a DNS name, not an IP address'));
+  if (parseIPSloppy(host)) errs.push(field.invalid(path, host, 'must be a DNS name, not an IP address'));
   if (host.includes('*')) errs.push(...invalidEach(path, host, isWildcardDNS1123Subdomain(host)));
   else errs.push(...invalidEach(path, host, isDNS1123Subdomain(host)));
   return errs;
@@ -227,7 +225,7 @@ function validateIngressStatus(ing: KubeObject): FieldError[] {
     if (str(s.ip)) errs.push(...isValidIP(child(p, 'ip'), s.ip));
     if (str(s.hostname)) {
       errs.push(...invalidEach(child(p, 'hostname'), s.hostname, isDNS1123Subdomain(str(s.hostname))));
-      if (parseIP(str(s.hostname))) errs.push(field.invalid(child(p, 'hostname'), s.hostname, 'must be a DNS name, not an IP address'));
+      if (parseIPSloppy(str(s.hostname))) errs.push(field.invalid(child(p, 'hostname'), s.hostname, 'must be a DNS name, not an IP address'));
     }
   });
   return errs;

@@ -2,45 +2,22 @@ import t from 'tap';
 import { ManualClock } from '../../../lib/core/clock.js';
 import { SeededRng } from '../../../lib/core/rng.js';
 import { InvalidObjectError, formatFieldError } from '../../../lib/core/errors.js';
-import type { ClusterSpec, NetworkSpec } from '../../../lib/api/cluster.js';
+import type { NetworkSpec } from '../../../lib/api/cluster.js';
 import type { Service, ServiceSpec } from '../../../lib/api/types.js';
 import { lookupKind } from '../../../lib/api/scheme.js';
-import { ObjectStore } from '../../../lib/apiserver/store.js';
 import {
   ServiceRangeFullError,
   createServiceAllocation,
   type LoadBalancerPendingNotice,
   type ServiceAllocationOptions,
 } from '../../../lib/apiserver/allocators/index.js';
+import { clusterSpec, namespacedStore } from '../../controllers/harness.js';
 
 const SERVICE = lookupKind('v1', 'Service')!;
 
-function clusterSpec(network: Partial<NetworkSpec> = {}): ClusterSpec {
-  return {
-    name: 'test',
-    nodes: [],
-    network: {
-      plugin: 'flannel',
-      mtu: 1500,
-      podSubnet: '10.244.0.0/16',
-      nodeCIDRMaskSize: 24,
-      serviceSubnet: '10.96.0.0/12',
-      loadBalancerPool: ['172.18.255.200-172.18.255.202'],
-      serviceNodePortRange: '30000-32767',
-      ...network,
-    },
-    kubeProxy: { mode: 'iptables' },
-    dns: { domain: 'cluster.local' },
-    links: [],
-    kubernetesVersion: 'v1.32.0',
-  };
-}
-
 function setup(network: Partial<NetworkSpec> = {}, options: ServiceAllocationOptions = {}, seed = 42) {
-  const store = new ObjectStore({ rng: new SeededRng(seed), clock: new ManualClock() });
-  const plugin = createServiceAllocation(clusterSpec(network), options);
-  store.use(plugin);
-  for (const name of ['default', 'kube-system']) store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  const plugin = createServiceAllocation(clusterSpec({ name: 'test', network: { loadBalancerPool: ['172.18.255.200-172.18.255.202'], ...network } }), options);
+  const store = namespacedStore({ rng: new SeededRng(seed), clock: new ManualClock(), plugins: [plugin] });
   const create = (name: string, spec: ServiceSpec = {}, extra: Partial<Service> = {}, namespace = 'default') =>
     store.create({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ port: 80 }], ...spec }, ...extra }) as Service;
   const get = (name: string, namespace = 'default') => store.get(SERVICE, namespace, name) as Service;
