@@ -41,6 +41,8 @@ export interface ClusterOptions {
   /** Overrides the topology's seed. */
   seed?: number;
   clock?: Clock;
+  /** How many changes watches can replay (the store's compaction window). */
+  historyLimit?: number;
   /**
    * Virtual address and port the `kubernetes` Service's endpoint names (the kube-apiserver);
    * by default the first control-plane node's address and 6443, as on a kind cluster.
@@ -89,7 +91,7 @@ export class Cluster {
     this.#options = options;
     this.clock = options.clock ?? systemClock;
     const rng = new SeededRng(this.spec.seed);
-    this.store = new ObjectStore({ clock: this.clock, rng });
+    this.store = new ObjectStore({ clock: this.clock, rng, ...(options.historyLimit ? { historyLimit: options.historyLimit } : {}) });
     this.network = createNetworkPlugin(this.spec);
     this.recorder = new EventRecorder(this.store);
     const serviceAllocation = createServiceAllocation(this.spec, {

@@ -50,9 +50,9 @@ import {
   validateLabelSelector,
   validateLabelSelectorRequirement,
   validateLabels,
+  validateMetadata,
   validateNonSpecialIP,
   validateNonnegativeField,
-  validateMetadata,
   validatePortNumOrName,
   type NameFn,
 } from './names.js';
