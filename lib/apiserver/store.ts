@@ -296,6 +296,8 @@ export class ObjectStore {
       obj = deepCopy(old);
       if ('status' in input) obj.status = deepCopy(input.status);
       else delete obj.status;
+      // The API server records who wrote the status in managedFields.
+      if (input.metadata?.managedFields) obj.metadata.managedFields = deepCopy(input.metadata.managedFields);
     } else {
       obj = deepCopy(input);
       obj.apiVersion = apiVersionOf(info);

@@ -427,6 +427,11 @@ export const NEVER_OWNED: readonly FieldPath[] = [
 
 const NEVER_OWNED_SET = FieldSet.of(...NEVER_OWNED);
 
+/** `set` without the {@link NEVER_OWNED} paths (`stripMetaManager`). */
+export function ownable(set: FieldSet): FieldSet {
+  return set.difference(NEVER_OWNED_SET);
+}
+
 /** A copy of `obj` without the {@link NEVER_OWNED} fields. */
 export function withoutNeverOwned(obj: unknown): JsonObject {
   const out: JsonObject = isObject(obj) ? structuredClone(obj) : {};
@@ -511,5 +516,5 @@ export function fieldSetOf(obj: unknown, kind: string): FieldSet {
   const root = isObject(obj) ? structuredClone(obj) : {};
   if (isObject(root.metadata)) delete root.metadata.managedFields;
   walkMap(root, [], '');
-  return set.difference(NEVER_OWNED_SET);
+  return ownable(set);
 }

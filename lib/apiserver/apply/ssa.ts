@@ -34,7 +34,7 @@ import { BadRequestError, PodnetError } from '../../core/errors.js';
 import { KINDS, lookupKind } from '../../api/scheme.js';
 import { parseApiVersion, type KubeObject } from '../../api/meta.js';
 import type { JsonObject } from '../../apimachinery/patch.js';
-import { canonicalJson, FieldSet, fieldSetOf, isObject, jsonEqual, pathToString, withoutNeverOwned, type FieldPath } from './fieldset.js';
+import { canonicalJson, FieldSet, fieldSetOf, isObject, jsonEqual, ownable, pathToString, withoutNeverOwned, type FieldPath } from './fieldset.js';
 import { capUpdateManagers, decodeManagedFields, describeManager, encodeManagedFields, managerIdentifier, type Managed, type ManagerEntry } from './managers.js';
 import { BUILTIN_GROUPS } from './schema.js';
 import { compareObjects, dropNulls, mergeObjects, removeItems, withZeroValues } from './typed.js';
@@ -238,7 +238,7 @@ function applyOnce(scope: Scope, options: ApplyOptions, managed: Managed, force:
   }
 
   const cmp = compareObjects(kind, ownedView(liveObj, scope), ownedView(merged, scope));
-  const changed = cmp.modified.union(cmp.added);
+  const changed = ownable(cmp.modified.union(cmp.added));
   const conflicts: Conflict[] = [];
   for (const [other, e] of managers) {
     if (other === id) continue;
@@ -370,7 +370,7 @@ export function updateManagedFields(options: UpdateOptions): { object: KubeObjec
   }
 
   const cmp = compareObjects(scope.kind, ownedView(live ? scoped(live, scope) : undefined, scope), ownedView(scoped(updated, scope), scope));
-  const changed = cmp.modified.union(cmp.added);
+  const changed = ownable(cmp.modified.union(cmp.added));
   const managers: Managed = new Map();
   for (const [id, e] of managed) managers.set(id, { ...e, set: e.set.difference(changed).difference(cmp.removed) });
   const taken = changed.difference(cmp.removed);

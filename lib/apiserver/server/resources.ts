@@ -16,7 +16,7 @@ import type { ObjectStore, PatchType, WatchEvent } from '../store.js';
 import { qualifiedResource } from '../store.js';
 import { toTable } from '../../printers/printers.js';
 import { selectorFromLabelSelector } from '../../apimachinery/labels.js';
-import { failure, statusErrors, toStatus, type Status } from './status.js';
+import { failure, statusErrors, success, toStatus, type Status } from './status.js';
 import type { QueryOptions, Rendering, ResourceRequest } from './request.js';
 import { applyObject, updateManagedFields } from '../apply/ssa.js';
 import { isCustomResourceGroup } from './discovery.js';
@@ -307,16 +307,23 @@ export async function updateObject(ctx: RequestContext): Promise<void> {
   }
   checkBodyKind(ctx, body);
   const live = getOrThrow(ctx, name);
-  const obj = updateManagedFields({ live, updated: body as KubeObject, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx) }).object;
+  const obj = updateManagedFields({ live, updated: body as KubeObject, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx), ...sub(ctx) }).object;
   const options = { dryRun: ctx.query.dryRun, ...(ctx.target.subresource === 'status' ? { subresource: 'status' as const } : {}) };
   send(ctx.res, 200, ctx.store.update(obj, options));
 }
 
 function setReplicas(ctx: RequestContext, name: string, replicas: number, resourceVersion?: string): KubeObject {
   const live = getOrThrow(ctx, name);
-  if (resourceVersion) live.metadata.resourceVersion = resourceVersion;
-  live.spec = { ...live.spec, replicas };
-  return ctx.store.update(live, { dryRun: ctx.query.dryRun });
+  const updated: KubeObject = { ...live, metadata: { ...live.metadata }, spec: { ...live.spec, replicas } };
+  if (resourceVersion) updated.metadata.resourceVersion = resourceVersion;
+  // A write through /scale owns .spec.replicas for its manager, tagged with the subresource.
+  const managed = updateManagedFields({ live, updated, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx), subresource: 'scale' }).object;
+  return ctx.store.update(managed, { dryRun: ctx.query.dryRun });
+}
+
+/** The subresource a write goes through, for managedFields. */
+function sub(ctx: RequestContext): { subresource?: 'status' | 'scale' } {
+  return ctx.target.subresource ? { subresource: ctx.target.subresource } : {};
 }
 
 const PATCH_TYPES: Record<string, PatchType | 'apply'> = {
@@ -358,7 +365,7 @@ export async function patchObject(ctx: RequestContext): Promise<void> {
   const options = { dryRun: ctx.query.dryRun, ...(ctx.target.subresource === 'status' ? { subresource: 'status' as const } : {}) };
   // The manager's fields are recorded in the same write as the patch.
   const mutate = (patched: KubeObject, live: KubeObject) =>
-    updateManagedFields({ live, updated: patched, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx) }).object;
+    updateManagedFields({ live, updated: patched, manager: manager(ctx), operation: 'Update', kind: live.kind, now: now(ctx), ...sub(ctx) }).object;
   send(ctx.res, 200, ctx.store.patch(info, ns, name, type, patch, { ...options, mutate }));
 }
 
@@ -407,10 +414,23 @@ export async function deleteObject(ctx: RequestContext): Promise<void> {
   const { dryRun, ...rest } = options;
   if (dryRun) {
     const live = getOrThrow(ctx, name);
-    return send(ctx.res, 200, live);
+    return send(ctx.res, 200, live.metadata.finalizers?.length ? live : deletedStatus(info, live));
   }
   const result = ctx.store.delete(info, ns, name, rest);
-  send(ctx.res, 200, result);
+  send(ctx.res, 200, result.metadata.deletionTimestamp ? result : deletedStatus(info, result));
+}
+
+/** Kinds whose registry answers a DELETE with the object itself (registry.Store ReturnDeletedObject). */
+const RETURNS_DELETED_OBJECT = new Set(['pods', 'services', 'namespaces', 'serviceaccounts', 'persistentvolumes', 'persistentvolumeclaims']);
+
+/**
+ * What a DELETE that removed the object answers (registry.Store finalizeDelete): the object for
+ * the kinds above and custom resources, else a Success Status naming it — the `V1Status` that
+ * typed clients (client-go, client-node) decode the response as.
+ */
+function deletedStatus(info: KindInfo, obj: KubeObject): unknown {
+  if (RETURNS_DELETED_OBJECT.has(info.resource) || isCustomResourceGroup(info.group)) return obj;
+  return success({ name: obj.metadata.name!, group: info.group, kind: info.resource, ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}) });
 }
 
 /** DELETE on a collection: every object the selectors match. */

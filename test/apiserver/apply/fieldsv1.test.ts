@@ -121,6 +121,13 @@ t.test('Operations in scope for field management: an update moves data.key to ku
   const [kubectl, kcm] = object.metadata.managedFields as Array<Record<string, unknown>>;
   t.equal(stringify(kubectl!.fieldsV1), block(docMultiManager, 'fieldsV1:', 6), 'kubectl FieldsV1 byte for byte');
   t.equal(stringify(kcm!.fieldsV1), block(docMultiManager.split('kube-controller-manager')[1]!, 'fieldsV1:', 6), 'kube-controller-manager FieldsV1 byte for byte');
+
+  // "If this update has instead been attempted using Server-Side Apply, the request would have
+  // failed due to conflicting ownership."
+  t.throws(
+    () => applyObject({ live: created, applied: testCm('new value'), manager: 'kube-controller-manager', force: false, kind: 'ConfigMap', now: '2019-03-30T16:00:00.000Z' }),
+    { code: 'PODNET_APPLY_CONFLICT', message: 'Apply failed with 1 conflict: conflict with "kubectl": .data.key' },
+  );
 });
 
 // structured-merge-diff fieldpath/serialize_test.go, TestSerializeV1GoldenData: decoding then

@@ -1,8 +1,7 @@
 /** Fixtures shared by the server-side apply tests: the docs' example Deployment and small helpers. */
 import { parse } from 'yaml';
 import type { KubeObject } from '../../../lib/api/meta.js';
-import { encodeFieldsV1, decodeFieldsV1 } from '../../../lib/apiserver/apply/fieldset.js';
-import { canonicalJson } from '../../../lib/apiserver/apply/fieldset.js';
+import { canonicalJson, decodeFieldsV1 } from '../../../lib/apiserver/apply/fieldset.js';
 import { LAST_APPLIED_ANNOTATION, updateManagedFields } from '../../../lib/apiserver/apply/ssa.js';
 
 /** k8s.io/examples/application/ssa/nginx-deployment.yaml, as the "Transferring ownership" section uses it. */
@@ -65,5 +64,3 @@ export function update(live: KubeObject, manager: string, change: (o: KubeObject
   change(updated);
   return updateManagedFields({ live, updated, manager, kind: live.kind, now, ...(subresource ? { subresource } : {}) }).object;
 }
-
-export { encodeFieldsV1 };

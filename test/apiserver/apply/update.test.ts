@@ -121,3 +121,16 @@ t.test('more than ten updaters: the oldest are merged into ancient-changes', asy
   t.equal(managers.filter((m) => m === ANCIENT_CHANGES_MANAGER).length, 1);
   t.match(owners(live)[`${ANCIENT_CHANGES_MANAGER}/Update`], /\.data\.k0\n\.data\.k1\n\.data\.k2/);
 });
+
+// "Custom resources and Server-Side Apply": a custom resource starts from an empty object, so its
+// creator owns `spec` itself; lists without a schema marker are atomic.
+t.test('custom resources: created from an empty object', async (t) => {
+  const route: KubeObject = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'r', namespace: 'default' },
+    spec: { parentRefs: [{ name: 'gw' }], hostnames: ['example.com'] },
+  };
+  const created = updateManagedFields({ live: undefined, updated: route, manager: 'kubectl-create', kind: 'HTTPRoute', now: T0 }).object;
+  t.same(entryOf(created, 'kubectl-create')!.fieldsV1, { 'f:spec': { '.': {}, 'f:hostnames': {}, 'f:parentRefs': {} } });
+});
