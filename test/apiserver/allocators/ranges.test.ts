@@ -15,10 +15,13 @@ import {
   compareIPs,
   contains,
   formatIP,
+  ipBytes,
   nthAddress,
   parseCIDR,
+  parseCIDRSloppy,
   parseIP,
   parseIPRange,
+  parseIPSloppy,
   addresses,
   subnet,
 } from '../../../lib/core/ipnet.js';
@@ -64,6 +67,23 @@ t.test('ipnet: CIDRs, ranges, nth address, contains, compare', async (t) => {
   t.same([...addresses(parseCIDR('10.0.0.0/30')!)].map(formatIP), ['10.0.0.0', '10.0.0.1', '10.0.0.2', '10.0.0.3']);
   t.equal(subnet(parseCIDR('10.244.0.0/16')!, 24, 3).text, '10.244.3.0/24');
   t.same(['10.0.0.10', 'fd00::1', '10.0.0.9', '9.0.0.1'].sort(compareIPs), ['9.0.0.1', '10.0.0.9', '10.0.0.10', 'fd00::1']);
+});
+
+// k8s.io/utils/net ParseIPSloppy / ParseCIDRSloppy, which API validation reads addresses with:
+// leading zeros in IPv4 octets are decimal, and an IPv4-mapped /96-or-longer network is IPv4.
+t.test('ipnet: sloppy parsing, as API validation reads addresses', async (t) => {
+  t.equal(formatIP(parseIPSloppy('010.096.000.001')!), '10.96.0.1');
+  t.equal(formatIP(parseIPSloppy('::ffff:010.0.0.1')!), '10.0.0.1');
+  t.equal(parseIPSloppy('0010.0.0.1'), undefined, 'at most three digits an octet');
+  t.equal(parseIPSloppy('1.2.3'), undefined);
+  t.same(ipBytes(parseIPSloppy('fe80::1')!), [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  t.same(ipBytes(parseIPSloppy('10.96.0.1')!), [10, 96, 0, 1]);
+  t.equal(parseCIDRSloppy('010.0.0.1/08')!.text, '10.0.0.0/8', 'leading zeros in the prefix length too');
+  t.equal(parseCIDR('10.0.0.0/08'), undefined, 'but not for parseCIDR');
+  t.match(parseCIDRSloppy('::ffff:10.1.2.3/120'), { family: 'IPv4', text: '10.1.2.0/24' });
+  t.match(parseCIDRSloppy('::ffff:10.1.2.3/64'), { family: 'IPv6', prefix: 64 });
+  t.equal(parseCIDRSloppy('10.0.0.0/33'), undefined);
+  t.equal(parseCIDRSloppy('fd00::/129'), undefined);
 });
 
 t.test('bitmap: word scans, bands and reserved items', async (t) => {
