@@ -320,6 +320,24 @@ export class FieldSet {
     return out;
   }
 
+  /**
+   * The set with every field that has paths below it made a member too
+   * (`Set.EnsureNamedFieldsAreMembers`): owning `.spec.template.metadata.labels.app` counts as
+   * owning `.spec.template.metadata.labels`, `.spec.template.metadata`, `.spec.template` and
+   * `.spec`. Upstream does this for a struct's named fields only; podnet has no schema to tell a
+   * struct from a map, so it does it for every field (a map key with fields below it is a member
+   * anyway wherever an apply's configuration sets it). List elements are left as they are.
+   */
+  withNamedFieldsAsMembers(): FieldSet {
+    const out = new FieldSet();
+    for (const [k, pe] of this.#members) out.#members.set(k, pe);
+    for (const [k, c] of this.#children) {
+      if ('field' in c.pe) out.#members.set(k, c.pe);
+      out.#children.set(k, { pe: c.pe, set: c.set.withNamedFieldsAsMembers() });
+    }
+    return out;
+  }
+
   /** Whether both sets hold the same paths. */
   equals(other: FieldSet): boolean {
     return this.difference(other).empty && other.difference(this).empty;

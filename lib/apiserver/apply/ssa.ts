@@ -5,7 +5,7 @@
  *
  * - {@link applyObject} is an apply request (`PATCH` with `application/apply-patch+yaml`,
  *   `kubectl apply --server-side`): the configuration is merged into the live object, fields the
- *   manager applied before and no longer sets are removed unless another applier owns them, and a
+ *   manager applied before and no longer sets are removed unless another manager owns them, and a
  *   change to a field another manager owns is a conflict ({@link ApplyConflictError}) unless forced,
  *   in which case ownership moves to the applier. Managers named `kubectl` migrate from client-side
  *   apply as upstream's `lastAppliedManager` and `lastAppliedUpdater` do.
@@ -206,6 +206,16 @@ export interface ApplyOptions {
 
 type ApplyOutcome = { readonly object: JsonObject; readonly conflicts?: undefined } | { readonly object?: undefined; readonly conflicts: Conflict[] };
 
+/** Whether two sets of managers encode to the same managedFields, times aside. */
+function sameManagers(a: Managed, b: Managed): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, e] of a) {
+    const o = b.get(id);
+    if (!o || o.apiVersion !== e.apiVersion || !o.set.equals(e.set)) return false;
+  }
+  return true;
+}
+
 /** `Updater.Apply`, with `managedFieldsUpdater`'s timestamps and `capManagersManager`'s cap. */
 function applyOnce(scope: Scope, options: ApplyOptions, managed: Managed, force: boolean): ApplyOutcome {
   const { live, applied, manager, now, subresource } = options;
@@ -221,12 +231,17 @@ function applyOnce(scope: Scope, options: ApplyOptions, managed: Managed, force:
   managers.set(id, { ...applier, ...(previous?.time !== undefined ? { time: previous.time } : {}), set: configSet });
 
   let merged = mergeObjects(kind, liveObj, config);
-  // Prune: what this manager applied last time and no longer does goes, unless an applier
-  // (this configuration included) still owns it. Updaters' ownership does not keep a field.
+  // Prune (`Updater.prune` with `addBackOwnedItems` and `addBackDanglingItems`): what this manager
+  // owned last time and no manager, applier or updater, owns now goes (this configuration
+  // included). A field counts as owned when a field below it is (`EnsureNamedFieldsAreMembers`),
+  // on both sides: an entry that owns a map itself (`.: {}`, as kubectl's client-side apply
+  // upgrade leaves `metadata.labels`) loses nothing while the configuration still sets a key in it,
+  // and a struct the manager no longer sets anything in, and no one else owns anything in, goes whole.
   if (previous && !previous.set.empty) {
-    let applied = new FieldSet();
-    for (const e of managers.values()) if (e.operation === 'Apply') applied = applied.union(e.set);
-    merged = removeItems(kind, merged, previous.set.difference(applied));
+    let owned = new FieldSet();
+    for (const e of managers.values()) owned = owned.union(e.set);
+    const prune = ownable(previous.set.withNamedFieldsAsMembers().difference(owned.withNamedFieldsAsMembers()));
+    merged = removeItems(kind, merged, prune);
   }
   merged = dropNulls(merged);
   if (liveObj && isObject(merged.metadata)) {
@@ -248,9 +263,12 @@ function applyOnce(scope: Scope, options: ApplyOptions, managed: Managed, force:
   for (const [other, e] of managers) {
     if (other !== id) managers.set(other, { ...e, set: e.set.difference(changed).difference(cmp.removed) });
   }
-  if (!liveObj || !jsonEqual(liveObj, merged)) managers.set(id, { ...managers.get(id)!, time: now });
   for (const [m, e] of managers) if (e.set.empty) managers.delete(m);
   capUpdateManagers(managers);
+  // `managedFieldsUpdater` stamps the applier; `IgnoreManagedFieldsTimestampsTransformer` takes the
+  // stamp back only when neither the object nor managedFields (times aside) changed.
+  const applierEntry = managers.get(id);
+  if (applierEntry && (!liveObj || !jsonEqual(liveObj, merged) || !sameManagers(managed, managers))) managers.set(id, { ...applierEntry, time: now });
   return { object: withManagedFields(merged, managers) as unknown as JsonObject };
 }
 
