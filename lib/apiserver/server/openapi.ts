@@ -1040,3 +1040,37 @@ export function openapiV2(): SwaggerDocument {
   };
   return v2Cache;
 }
+
+/** The media type client-go asks `/openapi/v2` for (gnostic's OpenAPI v2 protobuf). */
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+
+/**
+ * The media type the answer carries: kube-openapi's form without the `@`, which Go's
+ * mime.ParseMediaType (and so client-go) can parse.
+ */
+export const OPENAPI_V2_PROTOBUF_RESPONSE = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
+
+/**
+ * `/openapi/v2` as gnostic protobuf (openapi.v2.Document), which is the only form client-go
+ * asks for. podnet encodes just `swagger` (field 1) and `info` (field 2: title 1, version 2):
+ * with no definitions, kubectl's client-side schema validation finds no schema for any kind and
+ * leaves validation to the server, which validates every write.
+ */
+export function openapiV2Protobuf(gitVersion: string): Buffer {
+  const str = (field: number, s: string) => {
+    const bytes = Buffer.from(s, 'utf8');
+    return Buffer.concat([Buffer.from([(field << 3) | 2]), varint(bytes.length), bytes]);
+  };
+  const info = Buffer.concat([str(1, 'Kubernetes'), str(2, gitVersion)]);
+  return Buffer.concat([str(1, '2.0'), Buffer.from([(2 << 3) | 2]), varint(info.length), info]);
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}

@@ -27,7 +27,7 @@ import {
   type RequestContext,
 } from './resources.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, discoveryContentType, negotiateDiscovery, versionInfo } from './discovery.js';
-import { openapiV2, openapiV3Document, openapiV3Hash, openapiV3Root } from './openapi.js';
+import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE, openapiV2, openapiV2Protobuf, openapiV3Document, openapiV3Hash, openapiV3Root } from './openapi.js';
 import { generateServingCertificates } from './certs.js';
 
 /** Options of {@link ApiServer}. */
@@ -237,9 +237,12 @@ export class ApiServer {
         return true;
       }
       case '/openapi/v2':
-        // client-go asks for v2 as protobuf only; 406 makes it carry on without it, as intended.
-        if (!(req.headers.accept ?? '').includes('json') && (req.headers.accept ?? '').includes('protobuf')) {
-          throw statusErrors.notAcceptable(req.headers.accept ?? '');
+        // client-go asks for v2 as protobuf only.
+        const accept = req.headers.accept ?? '';
+        if (accept.includes(OPENAPI_V2_PROTOBUF) || accept.includes(OPENAPI_V2_PROTOBUF_RESPONSE)) {
+          res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF_RESPONSE });
+          res.end(openapiV2Protobuf(versionInfo().gitVersion));
+          return true;
         }
         send(res, 200, openapiV2());
         return true;
