@@ -1,0 +1,144 @@
+/**
+ * Connection tracking, as nf_conntrack keeps it: one entry per flow with its original and reply
+ * tuples (the reply tuple carries the NAT that was applied), a state and a timeout. A new flow
+ * is evaluated by every hook once; packets of a tracked flow (the datagrams of a UDP flow, the
+ * reply direction) follow the entry without being evaluated again. `conntrack -L` prints it.
+ *
+ * Timeouts are the kernel's defaults (net.netfilter.nf_conntrack_*_timeout*): TCP established
+ * 432000 s (kube-proxy sets 86400 s), UDP 30 s, and 120 s once a UDP flow has seen replies
+ * ("stream").
+ */
+
+import { systemClock, type Clock } from '../core/clock.js';
+
+/** A 5-tuple. */
+export interface FlowTuple {
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+}
+
+/** The states `conntrack -L` shows. */
+export type ConntrackState = 'NEW' | 'ESTABLISHED' | 'UNREPLIED' | 'ASSURED';
+
+/** One tracked flow. */
+export interface ConntrackEntry {
+  original: FlowTuple;
+  /** The tuple replies carry: source and destination swapped, after NAT. */
+  reply: FlowTuple;
+  state: ConntrackState;
+  /** Milliseconds of the cluster clock when the entry expires. */
+  expiresAt: number;
+  mark: number;
+  /** What the flow was decided to be, kept for replays and traces. */
+  verdict?: unknown;
+}
+
+/** Default timeouts in seconds. */
+export const CONNTRACK_TIMEOUTS = {
+  tcpEstablished: 86_400,
+  udp: 30,
+  udpStream: 120,
+  sctpEstablished: 432_000,
+} as const;
+
+function key(t: FlowTuple): string {
+  return `${t.protocol} ${t.src}:${t.sport} ${t.dst}:${t.dport}`;
+}
+
+/** A node's conntrack table. */
+export class Conntrack {
+  readonly #clock: Clock;
+  readonly #byOriginal = new Map<string, ConntrackEntry>();
+  readonly #byReply = new Map<string, ConntrackEntry>();
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
+
+  /** Records a new flow; the reply tuple reflects the NAT applied to it. */
+  confirm(original: FlowTuple, natted: FlowTuple, mark = 0, verdict?: unknown): ConntrackEntry {
+    const reply: FlowTuple = { protocol: natted.protocol, src: natted.dst, sport: natted.dport, dst: natted.src, dport: natted.sport };
+    const entry: ConntrackEntry = {
+      original,
+      reply,
+      state: original.protocol === 'UDP' ? 'UNREPLIED' : 'ESTABLISHED',
+      expiresAt: this.#clock.now() + this.#timeoutSeconds(original.protocol, false) * 1000,
+      mark,
+      ...(verdict !== undefined ? { verdict } : {}),
+    };
+    this.#byOriginal.set(key(original), entry);
+    this.#byReply.set(key(reply), entry);
+    return entry;
+  }
+
+  /** The entry a packet belongs to, in either direction, if it has not expired. */
+  lookup(tuple: FlowTuple): { entry: ConntrackEntry; direction: 'original' | 'reply' } | undefined {
+    this.#expire();
+    const k = key(tuple);
+    const original = this.#byOriginal.get(k);
+    if (original) return { entry: original, direction: 'original' };
+    const reply = this.#byReply.get(k);
+    return reply ? { entry: reply, direction: 'reply' } : undefined;
+  }
+
+  /** Notes traffic on an entry: a reply makes a UDP flow ASSURED and extends its timeout. */
+  touch(entry: ConntrackEntry, direction: 'original' | 'reply'): void {
+    if (direction === 'reply' && entry.state === 'UNREPLIED') entry.state = 'ASSURED';
+    const stream = entry.state === 'ASSURED';
+    entry.expiresAt = this.#clock.now() + this.#timeoutSeconds(entry.original.protocol, stream) * 1000;
+  }
+
+  /** Forgets an entry (a closed TCP connection, `conntrack -D`). */
+  delete(entry: ConntrackEntry): void {
+    this.#byOriginal.delete(key(entry.original));
+    this.#byReply.delete(key(entry.reply));
+  }
+
+  /** Forgets every entry whose original destination or reply source matches (as kube-proxy clears stale UDP flows). */
+  deleteByDestination(ip: string, protocol?: FlowTuple['protocol']): number {
+    let n = 0;
+    for (const e of [...this.#byOriginal.values()]) {
+      if ((e.original.dst === ip || e.reply.src === ip) && (!protocol || e.original.protocol === protocol)) {
+        this.delete(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Live entries. */
+  entries(): ConntrackEntry[] {
+    this.#expire();
+    return [...this.#byOriginal.values()];
+  }
+
+  /** `conntrack -L`. */
+  format(): string {
+    const now = this.#clock.now();
+    return this.entries()
+      .map((e) => {
+        const proto = e.original.protocol.toLowerCase();
+        const num = proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 132;
+        const ttl = Math.max(0, Math.round((e.expiresAt - now) / 1000));
+        const state = e.original.protocol === 'TCP' ? ' ESTABLISHED' : '';
+        const t = (x: FlowTuple) => `src=${x.src} dst=${x.dst} sport=${x.sport} dport=${x.dport}`;
+        const flags = e.state === 'UNREPLIED' ? ' [UNREPLIED]' : e.state === 'ASSURED' || e.original.protocol === 'TCP' ? ' [ASSURED]' : '';
+        return `${proto.padEnd(8)} ${num} ${ttl}${state} ${t(e.original)}${e.state === 'UNREPLIED' ? ' [UNREPLIED]' : ''} ${t(e.reply)}${flags === ' [UNREPLIED]' ? '' : flags} mark=${e.mark} use=1`;
+      })
+      .join('\n') + (this.#byOriginal.size ? '\n' : '');
+  }
+
+  #timeoutSeconds(protocol: FlowTuple['protocol'], stream: boolean): number {
+    if (protocol === 'UDP') return stream ? CONNTRACK_TIMEOUTS.udpStream : CONNTRACK_TIMEOUTS.udp;
+    if (protocol === 'SCTP') return CONNTRACK_TIMEOUTS.sctpEstablished;
+    return CONNTRACK_TIMEOUTS.tcpEstablished;
+  }
+
+  #expire(): void {
+    const now = this.#clock.now();
+    for (const e of [...this.#byOriginal.values()]) if (e.expiresAt <= now) this.delete(e);
+  }
+}
