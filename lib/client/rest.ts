@@ -10,6 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { PodnetError } from '../core/errors.js';
+import { isLoopbackAddress } from '../core/sockets.js';
 import { apiVersionOf, type KindInfo } from '../api/scheme.js';
 import type { KubeObject } from '../api/meta.js';
 import type { ClientConfig } from '../kubeconfig/kubeconfig.js';
@@ -49,11 +50,6 @@ export function resourcePath(info: KindInfo, namespace: string | undefined, name
   return `${base}${ns}/${info.resource}${name ? `/${encodeURIComponent(name)}` : ''}${subresource ? `/${subresource}` : ''}`;
 }
 
-function loopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '');
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::1' || h === 'localhost';
-}
-
 /** A client bound to one server. */
 export class RestClient {
   readonly config: ClientConfig;
@@ -67,7 +63,7 @@ export class RestClient {
     } catch {
       throw new PodnetError('PODNET_KUBECONFIG_INVALID', `the server "${config.server}" is not a valid URL`);
     }
-    if (!loopbackHost(url.hostname)) {
+    if (!isLoopbackAddress(url.hostname)) {
       throw new PodnetError(
         'PODNET_NOT_LOOPBACK',
         `refusing to connect to ${config.server}: podnet talks to API servers on loopback (127.0.0.0/8, ::1) only`,

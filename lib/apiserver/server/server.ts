@@ -10,6 +10,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { PodnetError } from '../../core/errors.js';
+import { assertLoopback, isLoopbackAddress } from '../../core/sockets.js';
 import type { ObjectStore } from '../store.js';
 import { negotiate, parseQuery, parseResourcePath } from './request.js';
 import { statusErrors } from './status.js';
@@ -54,9 +55,9 @@ export interface ApiServerAddress {
 /** The states of an API server. */
 export type ApiServerState = 'created' | 'listening' | 'closed';
 
-/** True for addresses a podnet socket may bind: 127.0.0.0/8 and ::1. */
+/** True for addresses a podnet socket may bind: 127.0.0.0/8 and ::1 (the socket layer's guard). */
 export function isLoopback(host: string): boolean {
-  return /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(host) || host === '::1' || host === 'localhost';
+  return isLoopbackAddress(host);
 }
 
 /** A Kubernetes API server over an object store. */
@@ -88,9 +89,7 @@ export class ApiServer {
   async listen(): Promise<ApiServerAddress> {
     if (this.#state !== 'created') throw new PodnetError('PODNET_APISERVER_STATE', `the API server is ${this.#state}`);
     const host = this.#options.host ?? '127.0.0.1';
-    if (!isLoopback(host)) {
-      throw new PodnetError('PODNET_NOT_LOOPBACK', `the API server binds loopback addresses only (127.0.0.0/8 or ::1), not ${host}`);
-    }
+    assertLoopback(host, 'bind');
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.#handle(req, res);
     let caPem: string | undefined;
     if (this.#options.insecureHttp) {
