@@ -42,6 +42,23 @@ export abstract class Controller {
   /** Brings the object named by `key` to its desired state. */
   protected abstract reconcile(key: string): void;
 
+  /**
+   * Tracks asynchronous work a reconcile started (binding sockets, starting containers), so that
+   * the manager is only idle once it has finished. Its failure is retried like a reconcile's.
+   */
+  protected trackAsync(key: string, work: Promise<unknown>): void {
+    this.#manager.track(
+      work.then(
+        () => this.#failures.delete(key),
+        () => {
+          const n = (this.#failures.get(key) ?? 0) + 1;
+          this.#failures.set(key, n);
+          this.enqueueAfter(key, Math.min(5 * 2 ** (n - 1), 30_000));
+        },
+      ),
+    );
+  }
+
   /** @internal */
   attach(manager: ControllerManager, ctx: ControllerContext): void {
     this.#manager = manager;
@@ -122,6 +139,7 @@ export class ControllerManager {
   #running = false;
   #idleWaiters: (() => void)[] = [];
   #stopped = false;
+  readonly #inflight = new Set<Promise<unknown>>();
 
   constructor(ctx: ControllerContext) {
     this.#ctx = ctx;
@@ -165,9 +183,19 @@ export class ControllerManager {
     }
   }
 
+  /** @internal Asynchronous work that must finish before the manager is idle. */
+  track(work: Promise<unknown>): void {
+    const p = work.finally(() => {
+      this.#inflight.delete(p);
+      this.schedule();
+    });
+    this.#inflight.add(p);
+  }
+
   #drain(): void {
     this.#scheduled = false;
     this.runUntilIdle();
+    if (this.#inflight.size) return; // the work's completion schedules the next drain
     if (this.#controllers.every((c) => c.pending === 0)) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
@@ -179,7 +207,7 @@ export class ControllerManager {
 
   /** True when no controller has queued work. */
   get idle(): boolean {
-    return this.#controllers.every((c) => c.pending === 0);
+    return this.#inflight.size === 0 && this.#controllers.every((c) => c.pending === 0);
   }
 
   /** Resolves once every queue is empty (work scheduled on timers does not count). */

@@ -24,6 +24,10 @@ import { WellKnown, type Node, type Pod, type PodCondition, type PodStatus } fro
 import { Controller, splitKey } from '../controllers/controller.js';
 import type { NetworkPlugin } from '../../plugins/registry.js';
 import type { CniResult } from '../../plugins/cni/spec.js';
+import { attachPod, detachPod } from '../../plugins/flannel/daemon.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { BuiltinImage } from '../images/types.js';
+import { PodSandbox, type ContainerOutcome } from './sandbox.js';
 
 const POD = requireKind('v1', 'Pod');
 const NODE = requireKind('v1', 'Node');
@@ -37,6 +41,14 @@ export interface Sandbox {
   containerId: string;
   result: CniResult;
   ips: string[];
+  /** The real sandbox (sockets, containers) when the kubelet runs with a data plane. */
+  sandbox?: PodSandbox;
+}
+
+/** What a kubelet needs to run real sandboxes: the data plane and the built-in images. */
+export interface KubeletRuntime {
+  dataplane: Dataplane;
+  lookupImage(image: string): BuiltinImage | undefined;
 }
 
 /** One node's kubelet. */
@@ -44,13 +56,20 @@ export class Kubelet extends Controller {
   readonly name: string;
   readonly nodeName: string;
   readonly #network: NetworkPlugin;
+  readonly #runtime: KubeletRuntime | undefined;
   readonly #sandboxes = new Map<string, Sandbox>();
 
-  constructor(nodeName: string, network: NetworkPlugin) {
+  constructor(nodeName: string, network: NetworkPlugin, runtime?: KubeletRuntime) {
     super();
     this.nodeName = nodeName;
     this.name = `kubelet/${nodeName}`;
     this.#network = network;
+    this.#runtime = runtime;
+  }
+
+  /** The real sandbox of a pod on this node. */
+  sandbox(key: string): PodSandbox | undefined {
+    return this.#sandboxes.get(key)?.sandbox;
   }
 
   /** The sandboxes running on this node, by `namespace/name`. */
@@ -121,11 +140,29 @@ export class Kubelet extends Controller {
       throw err;
     }
     const ips = (result.ips ?? []).map((ip) => ip.address.split('/')[0]!);
-    this.#sandboxes.set(key, { uid: pod.metadata.uid!, containerId, result, ips });
-    this.#reportRunning(pod, node, ips);
+    const entry: Sandbox = { uid: pod.metadata.uid!, containerId, result, ips };
+    this.#sandboxes.set(key, entry);
+    const runtime = this.#runtime;
+    if (!runtime) return this.#reportRunning(pod, node, ips);
+    const net = runtime.dataplane.nodes.get(this.nodeName);
+    if (net) attachPod(net, key, result);
+    const sandbox = new PodSandbox({ pod, node: this.nodeName, result, cluster: this.ctx.cluster, dataplane: runtime.dataplane, lookupImage: runtime.lookupImage });
+    entry.sandbox = sandbox;
+    this.trackAsync(
+      key,
+      sandbox.start(pod).then((outcomes) => {
+        const current = this.ctx.store.get(POD, pod.metadata.namespace, pod.metadata.name!) as Pod | undefined;
+        if (!current || current.metadata.uid !== pod.metadata.uid || this.#sandboxes.get(key) !== entry) return;
+        for (const o of outcomes) {
+          if (o.state === 'no-image') this.ctx.recorder.record(current, 'Warning', 'ImageNotEmulated', `Container ${o.name}: ${o.message}`, KUBELET, this.nodeName);
+          if (o.state === 'failed') this.ctx.recorder.record(current, 'Warning', 'Failed', `Error: container ${o.name} failed to start: ${o.message}`, KUBELET, this.nodeName);
+        }
+        this.#reportRunning(current, this.#node(), ips, outcomes);
+      }),
+    );
   }
 
-  #reportRunning(pod: Pod, node: Node, ips: string[]): void {
+  #reportRunning(pod: Pod, node: Node, ips: string[], outcomes?: ContainerOutcome[]): void {
     const now = rfc3339(this.ctx.clock.now());
     const hostIP = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     const old = pod.status ?? {};
@@ -141,17 +178,25 @@ export class Kubelet extends Controller {
         { type: 'ContainersReady', status: 'True', lastProbeTime: null, lastTransitionTime: now },
         { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now },
       ]);
-      status.containerStatuses = pod.spec.containers.map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: `${c.image ?? ''}@sha256:${createHash('sha256').update(c.image ?? '').digest('hex')}`,
-        containerID: `podnet://${createHash('sha256').update(`${pod.metadata.uid}/${c.name}`).digest('hex')}`,
-        ready: true,
-        started: true,
-        restartCount: 0,
-        state: { running: { startedAt: now } },
-        lastState: {},
-      }));
+      status.containerStatuses = pod.spec.containers.map((c) => {
+        const failed = outcomes?.find((o) => o.name === c.name && o.state === 'failed');
+        return {
+          name: c.name,
+          image: c.image,
+          imageID: `${c.image ?? ''}@sha256:${createHash('sha256').update(c.image ?? '').digest('hex')}`,
+          containerID: `podnet://${createHash('sha256').update(`${pod.metadata.uid}/${c.name}`).digest('hex')}`,
+          ready: !failed,
+          started: !failed,
+          restartCount: 0,
+          state: failed ? { terminated: { exitCode: 1, reason: 'Error', message: failed.message, startedAt: now, finishedAt: now } } : { running: { startedAt: now } },
+          lastState: {},
+        };
+      });
+      if (outcomes?.some((o) => o.state === 'failed')) {
+        const unready = outcomes.filter((o) => o.state === 'failed').map((o) => o.name);
+        const notReady = { status: 'False' as const, reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` };
+        status.conditions = status.conditions!.map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, ...notReady } : c));
+      }
     }
     if (hostIP) {
       status.hostIP = hostIP;
@@ -189,6 +234,11 @@ export class Kubelet extends Controller {
 
   #teardown(key: string, sandbox: Sandbox): void {
     const [namespace, name] = key.split('/') as [string, string];
+    if (sandbox.sandbox) {
+      this.trackAsync(key, sandbox.sandbox.stop());
+      const net = this.#runtime?.dataplane.nodes.get(this.nodeName);
+      if (net) detachPod(net, key);
+    }
     this.#network.del(this.nodeName, {
       containerId: sandbox.containerId,
       netns: '',

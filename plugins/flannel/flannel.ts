@@ -7,16 +7,20 @@
  * Backends: `vxlan` (VNI 1, UDP 8472, MTU = underlay MTU - 50) and `host-gw` (direct routes,
  * MTU = underlay MTU). The data-plane side of the backends (VTEPs, FDB, routes) lives with the
  * node data plane.
+ *
+ * The CNI plugin is the one the standalone executable runs (plugins/flannel/cni.ts); here each
+ * node gets an instance over that node's subnet.env, scratch records and host-local store, all
+ * in memory.
  */
-
-import { createHash } from 'node:crypto';
 
 import type { ClusterSpec } from '../../lib/api/cluster.js';
 import type { Node } from '../../lib/api/types.js';
 import { formatIP, ipFromValue, mustParseCIDR, bounds } from '../../lib/core/ipnet.js';
+import { BridgePlugin, type BridgeNetConf } from '../bridge/bridge.js';
 import { HostLocalIpam } from '../ipam/host-local.js';
-import { CniError, CniErrorCode, CURRENT_VERSION, type CniInvocation, type CniResult, type NetConf, type NetConfList } from '../cni/spec.js';
+import { CURRENT_VERSION, type CniInvocation, type CniResult, type NetConfList } from '../cni/spec.js';
 import type { NetworkPlugin } from '../registry.js';
+import { DEFAULT_SUBNET_FILE, FlannelCni, formatSubnetEnv, MemoryScratch, type FlannelNetConf } from './cni.js';
 
 /** flannel's VXLAN overhead: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 export const VXLAN_OVERHEAD = 50;
@@ -34,8 +38,8 @@ export class FlannelNetwork implements NetworkPlugin {
   readonly backend: 'vxlan' | 'host-gw';
   readonly #cluster: ClusterSpec;
   readonly #leases = new Map<string, SubnetLease>();
-  /** One host-local store per node: each node's /var/lib/cni is its own. */
-  readonly #ipam = new Map<string, HostLocalIpam>();
+  /** The flannel CNI plugin of each node, over that node's own subnet file and /var/lib/cni. */
+  readonly #cni = new Map<string, { plugin: FlannelCni; ipam: HostLocalIpam }>();
 
   constructor(cluster: ClusterSpec) {
     this.#cluster = cluster;
@@ -69,18 +73,13 @@ export class FlannelNetwork implements NetworkPlugin {
     return [...this.#leases.values()];
   }
 
-  /** `/run/flannel/subnet.env` on a node. */
-  subnetEnv(node: string): string {
-    const lease = this.#requireLease(node);
+  /** `/run/flannel/subnet.env` on a node; undefined until the node has a lease. */
+  subnetEnv(node: string): string | undefined {
+    const lease = this.#leases.get(node);
+    if (!lease) return undefined;
     const cidr = mustParseCIDR(lease.subnet);
     const gateway = formatIP(ipFromValue(cidr.family, bounds(cidr).first + 1n));
-    return [
-      `FLANNEL_NETWORK=${this.#cluster.network.podSubnet}`,
-      `FLANNEL_SUBNET=${gateway}/${cidr.prefix}`,
-      `FLANNEL_MTU=${this.mtu}`,
-      'FLANNEL_IPMASQ=true',
-      '',
-    ].join('\n');
+    return formatSubnetEnv({ networks: [this.#cluster.network.podSubnet], subnet: `${gateway}/${cidr.prefix}`, ipv6Networks: [], mtu: this.mtu, ipmasq: true });
   }
 
   /** `/etc/cni/net.d/10-flannel.conflist`, as kube-flannel.yml installs it. */
@@ -95,77 +94,51 @@ export class FlannelNetwork implements NetworkPlugin {
     };
   }
 
+  /**
+   * The flannel plugin's configuration as the kubelet's runtime hands it over: the conflist's
+   * flannel entry with the list's name (podnet speaks the current CNI version in-process).
+   */
+  #pluginConf(): FlannelNetConf {
+    const list = this.confList();
+    return { ...(list.plugins[0] as Omit<FlannelNetConf, 'cniVersion' | 'name'>), cniVersion: CURRENT_VERSION, name: list.name, type: 'flannel' };
+  }
+
   /** The bridge configuration the flannel CNI plugin delegates to on a node. */
-  delegateConf(node: string): NetConf {
-    const lease = this.#requireLease(node);
-    const cidr = mustParseCIDR(lease.subnet);
-    const gateway = formatIP(ipFromValue(cidr.family, bounds(cidr).first + 1n));
-    return {
-      cniVersion: CURRENT_VERSION,
-      name: 'cbr0',
-      type: 'bridge',
-      bridge: 'cni0',
-      mtu: this.mtu,
-      isGateway: true,
-      isDefaultGateway: true,
-      hairpinMode: true,
-      ipMasq: false,
-      ipam: {
-        type: 'host-local',
-        ranges: [[{ subnet: cidr.text, gateway }]],
-        routes: [{ dst: this.#cluster.network.podSubnet }],
-      },
-    };
+  delegateConf(node: string): BridgeNetConf {
+    return this.#plugin(node).delegateConf(this.#pluginConf());
   }
 
-  #requireLease(node: string): SubnetLease {
-    const lease = this.#leases.get(node);
-    if (!lease) {
-      throw new CniError(CniErrorCode.TryAgainLater, `failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory (node ${node} has no podCIDR yet)`);
+  #plugin(node: string): FlannelCni {
+    return this.#node(node).plugin;
+  }
+
+  #node(node: string): { plugin: FlannelCni; ipam: HostLocalIpam } {
+    let entry = this.#cni.get(node);
+    if (!entry) {
+      const ipam = new HostLocalIpam();
+      const scratch = new MemoryScratch();
+      const plugin = new FlannelCni({
+        readSubnetFile: (path) => (path === DEFAULT_SUBNET_FILE ? this.subnetEnv(node) : undefined),
+        scratch: () => scratch,
+        bridge: new BridgePlugin({ ipam, host: node }),
+      });
+      this.#cni.set(node, (entry = { plugin, ipam }));
     }
-    return lease;
+    return entry;
   }
 
-  #hostLocal(node: string): HostLocalIpam {
-    let ipam = this.#ipam.get(node);
-    if (!ipam) this.#ipam.set(node, (ipam = new HostLocalIpam()));
-    return ipam;
-  }
-
-  /** CNI ADD on a node: bridge + host-local, as the flannel plugin's delegate does. */
+  /** CNI ADD on a node: the flannel plugin, delegating to bridge + host-local. */
   add(node: string, inv: Omit<CniInvocation, 'command'>): CniResult {
-    const conf = this.delegateConf(node);
-    const ipam = this.#hostLocal(node).add(inv, conf);
-    const hash = createHash('sha256').update(`${node}/${inv.containerId}/${inv.ifName}`).digest();
-    const gateway = ipam.ips[0]?.gateway;
-    return {
-      cniVersion: conf.cniVersion,
-      interfaces: [
-        { name: 'cni0', mac: macFrom(createHash('sha256').update(`${node}/cni0`).digest()) },
-        { name: `veth${hash.subarray(6, 10).toString('hex')}`, mac: macFrom(hash.subarray(10)) },
-        { name: inv.ifName, mac: macFrom(hash), mtu: this.mtu, sandbox: inv.netns },
-      ],
-      ips: ipam.ips.map((ip) => ({ ...ip, interface: 2 })),
-      routes: [...ipam.routes, ...(gateway ? [{ dst: '0.0.0.0/0', gw: gateway }] : [])],
-      dns: {},
-    };
+    return this.#plugin(node).add(inv, this.#pluginConf());
   }
 
   /** CNI DEL on a node: releases the pod's address; unknown containers succeed. */
   del(node: string, inv: Omit<CniInvocation, 'command'>): void {
-    this.#hostLocal(node).del(inv, { name: 'cbr0' });
+    this.#plugin(node).del(inv, this.#pluginConf());
   }
 
   /** Addresses reserved on a node (for inspection). */
   reservations(node: string): ReadonlyMap<string, string> {
-    return this.#hostLocal(node).reservations('cbr0');
+    return this.#node(node).ipam.reservations('cbr0');
   }
 }
-
-/** A locally administered unicast MAC from hash bytes. */
-function macFrom(bytes: Uint8Array): string {
-  const b = [...bytes.subarray(0, 6)];
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-

@@ -1,0 +1,216 @@
+/**
+ * The cluster's data plane: every node's network state, the flow pipeline that decides each new
+ * flow, and the sockets that then carry it.
+ *
+ * A flow from a pod is decided by the {@link Pipeline} (hooks, routing, overlay, links); if it is
+ * accepted, a real socket is opened from the loopback address that stands for the flow's source
+ * *after* NAT to the loopback address and real port of the destination sandbox — so the server
+ * sees the source address Kubernetes would show it, mapped back to its virtual IP. A dropped flow
+ * fails as the kernel's would: after a timeout (ETIMEDOUT; the emulated timeout is an option so
+ * tests can shorten it); a rejected one fails at once (ECONNREFUSED / EHOSTUNREACH).
+ */
+
+import type { Socket } from 'node:net';
+import type dgram from 'node:dgram';
+import { PodnetError } from '../core/errors.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { SeededRng, type Rng } from '../core/rng.js';
+import { createSocketFactory, type SocketFactory } from '../core/sockets.js';
+import type { ClusterSpec, LinkSpec } from '../api/cluster.js';
+import { Conntrack, type FlowTuple } from './conntrack.js';
+import { NodeNetwork } from './node.js';
+import { Pipeline, type Attachment, type FlowDecision, type FlowOrigin } from './pipeline.js';
+import { LoopbackAllocator } from './addressing.js';
+
+/** A flow that did not get through, with the errno a real socket would report. */
+export class FlowError extends PodnetError {
+  readonly errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'ETIMEDOUT';
+  readonly decision: FlowDecision | undefined;
+  constructor(errno: FlowError['errno'], message: string, decision?: FlowDecision) {
+    super('PODNET_FLOW_FAILED', `${errno}: ${message}`);
+    this.errno = errno;
+    this.decision = decision;
+  }
+}
+
+/** What the data plane needs to know about a running sandbox. */
+export interface SandboxEndpoint {
+  /** `namespace/name`. */
+  readonly key: string;
+  readonly node: string;
+  /** Virtual IPs, primary first. */
+  readonly ips: readonly string[];
+  /** The loopback address its sockets use. */
+  readonly loopback: string;
+  /** The real port a container port listens on, if something listens there. */
+  listeningPort(port: number, protocol: 'TCP' | 'UDP'): number | undefined;
+}
+
+/** Options of {@link Dataplane}. */
+export interface DataplaneOptions {
+  clock?: Clock;
+  rng?: Rng;
+  sockets?: SocketFactory;
+  /** How long a dropped flow hangs before failing with ETIMEDOUT (default 10 s). */
+  dropTimeoutMs?: number;
+}
+
+/** The cluster's data plane. */
+export class Dataplane {
+  readonly nodes = new Map<string, NodeNetwork>();
+  readonly addresses = new LoopbackAllocator();
+  readonly pipeline: Pipeline;
+  readonly sockets: SocketFactory;
+  readonly #clock: Clock;
+  readonly #rng: Rng;
+  readonly #links: LinkSpec[];
+  readonly #hosts = new Map<string, string>(); // node IP -> node name
+  readonly #sandboxes = new Map<string, SandboxEndpoint>(); // key -> sandbox
+  readonly #byIp = new Map<string, SandboxEndpoint>();
+  readonly #dropTimeoutMs: number;
+  #ephemeral = 0;
+
+  constructor(cluster: ClusterSpec, options: DataplaneOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#rng = options.rng ?? new SeededRng(cluster.seed ?? 0);
+    this.sockets = options.sockets ?? createSocketFactory();
+    this.#links = cluster.links;
+    this.#dropTimeoutMs = options.dropTimeoutMs ?? 10_000;
+    for (const n of cluster.nodes) {
+      this.nodes.set(n.name, new NodeNetwork(n.name, new Conntrack(this.#clock)));
+      this.#hosts.set(n.address, n.name);
+      this.addresses.allocate(n.address, `node/${n.name}`);
+    }
+    this.pipeline = new Pipeline({
+      nodes: this.nodes,
+      resolve: (ip) => this.resolve(ip),
+      link: (a, b) => this.#link(a, b),
+      rng: this.#rng,
+    });
+  }
+
+  /** Who holds a virtual address. */
+  resolve(ip: string): Attachment | undefined {
+    const sandbox = this.#byIp.get(ip);
+    if (sandbox) {
+      const net = this.nodes.get(sandbox.node);
+      const veth = net && [...net.interfaces.values()].find((i) => i.peerPod === sandbox.key);
+      return { kind: 'pod', node: sandbox.node, pod: sandbox.key, dev: veth?.name ?? 'cni0' };
+    }
+    const node = this.#hosts.get(ip);
+    return node ? { kind: 'host', node } : undefined;
+  }
+
+  /** Makes a sandbox reachable at its IPs. */
+  addSandbox(sandbox: SandboxEndpoint): void {
+    this.#sandboxes.set(sandbox.key, sandbox);
+    for (const ip of sandbox.ips) this.#byIp.set(ip, sandbox);
+  }
+
+  /** Forgets a sandbox. */
+  removeSandbox(key: string): void {
+    const sandbox = this.#sandboxes.get(key);
+    if (!sandbox) return;
+    this.#sandboxes.delete(key);
+    for (const ip of sandbox.ips) if (this.#byIp.get(ip) === sandbox) this.#byIp.delete(ip);
+  }
+
+  /** The sandbox holding a virtual IP. */
+  sandboxAt(ip: string): SandboxEndpoint | undefined {
+    return this.#byIp.get(ip);
+  }
+
+  /** The virtual address a loopback address stands for (a server's view of its peer). */
+  virtualOf(loopback: string): string {
+    return this.addresses.virtualsOf(loopback)[0] ?? loopback;
+  }
+
+  /** Decides a new flow without opening anything (`podnet trace`). */
+  decide(origin: FlowOrigin, tuple: FlowTuple): FlowDecision {
+    return this.pipeline.decide(origin, tuple);
+  }
+
+  #link(a: string, b: string): LinkSpec | undefined {
+    return this.#links.find((l) => (l.between[0] === a && l.between[1] === b) || (l.between[0] === b && l.between[1] === a));
+  }
+
+  #sourceOf(origin: FlowOrigin): string {
+    if (origin.kind === 'pod') {
+      const sandbox = this.#sandboxes.get(origin.pod);
+      if (!sandbox?.ips[0]) throw new PodnetError('PODNET_NO_SANDBOX', `pod ${origin.pod} has no running sandbox`);
+      return sandbox.ips[0];
+    }
+    const ip = [...this.#hosts].find(([, n]) => n === origin.node)?.[0];
+    if (!ip) throw new PodnetError('PODNET_NODE_NOT_FOUND', `node ${origin.node} not found`);
+    return ip;
+  }
+
+  #nextEphemeralPort(): number {
+    // Linux's default ip_local_port_range, 32768-60999, walked from a seeded start.
+    if (this.#ephemeral === 0) this.#ephemeral = 32768 + this.#rng.int(28232);
+    this.#ephemeral = this.#ephemeral >= 60999 ? 32768 : this.#ephemeral + 1;
+    return this.#ephemeral;
+  }
+
+  /** Decides a flow and resolves where its bytes go, or fails as a socket would. */
+  async #route(origin: FlowOrigin, dst: string, dport: number, protocol: 'TCP' | 'UDP', timeoutMs?: number) {
+    const tuple: FlowTuple = { protocol, src: this.#sourceOf(origin), sport: this.#nextEphemeralPort(), dst, dport };
+    const decision = this.pipeline.decide(origin, tuple);
+    if (decision.verdict === 'DROP') {
+      // The kernel retransmits into the void until the caller gives up.
+      const wait = Math.min(timeoutMs ?? this.#dropTimeoutMs, this.#dropTimeoutMs);
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, wait));
+      throw new FlowError('ETIMEDOUT', `connection to ${dst}:${dport} timed out (${decision.reason})`, decision);
+    }
+    if (decision.verdict === 'REJECT') {
+      const errno = decision.reason === 'no route to host' ? 'EHOSTUNREACH' : 'ECONNREFUSED';
+      throw new FlowError(errno, `${dst}:${dport}: ${decision.reason}`, decision);
+    }
+    const target = decision.destination!;
+    const final = decision.tuple;
+    let loopback: string | undefined;
+    let realPort: number | undefined;
+    if (target.kind === 'pod') {
+      const sandbox = this.#sandboxes.get(target.pod);
+      loopback = sandbox?.loopback;
+      realPort = sandbox?.listeningPort(final.dport, protocol);
+    }
+    if (!loopback || realPort === undefined) {
+      // Nothing listens there: the peer's kernel answers with a RST (or ICMP port unreachable).
+      throw new FlowError('ECONNREFUSED', `connect ECONNREFUSED ${final.dst}:${final.dport}`, decision);
+    }
+    const source = this.addresses.loopbackOf(final.src) ?? this.addresses.allocate(final.src, `source/${final.src}`);
+    return { decision, loopback, realPort, source };
+  }
+
+  /** Opens a TCP connection from a pod (or node) to a virtual address, through the data plane. */
+  async dialTcp(origin: FlowOrigin, dst: string, dport: number, options: { timeoutMs?: number } = {}): Promise<{ socket: Socket; decision: FlowDecision }> {
+    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'TCP', options.timeoutMs);
+    const socket = await this.sockets.connectTcp({ host: loopback, port: realPort, localAddress: source, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    return { socket, decision };
+  }
+
+  /** Sends one UDP datagram from a pod and resolves with the first answer. */
+  async exchangeUdp(origin: FlowOrigin, dst: string, dport: number, data: Buffer | string, options: { timeoutMs?: number } = {}): Promise<{ reply: Buffer; decision: FlowDecision }> {
+    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'UDP', options.timeoutMs);
+    const socket: dgram.Socket = await this.sockets.bindUdp({ host: source, port: 0 });
+    try {
+      const reply = await new Promise<Buffer>((resolve, reject) => {
+        const timer = this.#clock.setTimeout(() => reject(new FlowError('ETIMEDOUT', `no answer from ${dst}:${dport}/UDP`, decision)), options.timeoutMs ?? this.#dropTimeoutMs);
+        socket.once('message', (msg: Buffer) => {
+          timer.cancel();
+          resolve(msg);
+        });
+        socket.send(typeof data === 'string' ? Buffer.from(data) : data, realPort, loopback);
+      });
+      return { reply, decision };
+    } finally {
+      socket.close();
+    }
+  }
+
+  /** Closes every socket the data plane opened. */
+  async close(): Promise<void> {
+    await this.sockets.closeAll();
+  }
+}

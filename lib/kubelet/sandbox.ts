@@ -1,0 +1,244 @@
+/**
+ * A pod sandbox: what the container runtime creates for a pod before its containers run — the
+ * network namespace with eth0 (the pod's IPs, MAC, MTU and routes from the CNI result), the
+ * pod's resolv.conf and hostname, and (podnet's own part) the loopback address the pod's real
+ * sockets use and the map from its container ports to real ports. All containers of the pod
+ * share it: they reach each other on localhost and clash on ports, as real containers do.
+ *
+ * States: `created` → `running` → `stopping` → `stopped`.
+ */
+
+import type { Socket } from 'node:net';
+import type dgram from 'node:dgram';
+import { PodnetError } from '../core/errors.js';
+import type { Pod } from '../api/types.js';
+import type { ClusterSpec } from '../api/cluster.js';
+import { nthAddress, formatIP, mustParseCIDR } from '../core/ipnet.js';
+import type { CniResult, CniRoute } from '../../plugins/cni/spec.js';
+import { PortMapper } from '../dataplane/addressing.js';
+import type { Dataplane, SandboxEndpoint } from '../dataplane/dataplane.js';
+import type { AcceptedConnection, BuiltinImage, ContainerContext, RunningContainer, UdpMessage } from '../images/types.js';
+
+/** Lifecycle states of a sandbox. */
+export type SandboxState = 'created' | 'running' | 'stopping' | 'stopped';
+
+/** The pod's eth0 as the CNI result describes it. */
+export interface PodInterface {
+  name: string;
+  mac: string | undefined;
+  mtu: number | undefined;
+  addresses: string[];
+  routes: CniRoute[];
+}
+
+/** What happened to one container when the sandbox started it. */
+export interface ContainerOutcome {
+  name: string;
+  image: string;
+  /** `running`, or why it is not: the image is unknown, or it failed to start. */
+  state: 'running' | 'no-image' | 'failed';
+  message?: string;
+}
+
+/** The kube-dns Service address: the tenth address of the service range (as kubeadm and kind set it). */
+export function clusterDnsAddress(cluster: ClusterSpec): string {
+  return formatIP(nthAddress(mustParseCIDR(cluster.network.serviceSubnet), 10));
+}
+
+/**
+ * The pod's /etc/resolv.conf as the kubelet writes it for each dnsPolicy (ClusterFirst: the
+ * cluster DNS, search `<ns>.svc.<domain> svc.<domain> <domain>`, `ndots:5`; Default: the node's;
+ * None: only dnsConfig), with dnsConfig's nameservers, searches and options merged in.
+ */
+export function resolvConf(pod: Pod, cluster: ClusterSpec): string {
+  const domain = cluster.dns.domain;
+  const ns = pod.metadata.namespace ?? 'default';
+  const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
+  const clusterFirst = policy === 'ClusterFirstWithHostNet' || (policy === 'ClusterFirst' && !pod.spec.hostNetwork);
+  let nameservers: string[] = [];
+  let searches: string[] = [];
+  const options = new Map<string, string | undefined>();
+  if (clusterFirst) {
+    nameservers = [clusterDnsAddress(cluster)];
+    searches = [`${ns}.svc.${domain}`, `svc.${domain}`, domain];
+    options.set('ndots', '5');
+  } else if (policy !== 'None') {
+    // The node's own resolver (kind nodes use the container runtime's embedded DNS).
+    nameservers = ['172.18.0.1'];
+  }
+  const dc = pod.spec.dnsConfig;
+  if (dc) {
+    nameservers = [...nameservers, ...(dc.nameservers ?? [])].slice(0, 3);
+    searches = [...searches, ...(dc.searches ?? [])].filter((s, i, all) => all.indexOf(s) === i).slice(0, 32);
+    for (const o of dc.options ?? []) options.set(o.name, o.value);
+  }
+  const lines = nameservers.map((n) => `nameserver ${n}`);
+  if (searches.length) lines.push(`search ${searches.join(' ')}`);
+  if (options.size) lines.push(`options ${[...options].map(([k, v]) => (v === undefined ? k : `${k}:${v}`)).join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The pod's hostname and, with a subdomain, its FQDN (`web-0.nginx.default.svc.cluster.local`). */
+export function podHostname(pod: Pod, cluster: ClusterSpec): { hostname: string; fqdn: string | undefined } {
+  const hostname = (pod.spec.hostname || pod.metadata.name || '').slice(0, 63);
+  const fqdn = pod.spec.subdomain ? `${hostname}.${pod.spec.subdomain}.${pod.metadata.namespace ?? 'default'}.svc.${cluster.dns.domain}` : undefined;
+  return { hostname, fqdn };
+}
+
+/** A pod's sandbox. */
+export class PodSandbox implements SandboxEndpoint {
+  readonly key: string;
+  readonly uid: string;
+  readonly node: string;
+  readonly ips: readonly string[];
+  readonly loopback: string;
+  readonly ports: PortMapper;
+  readonly eth0: PodInterface;
+  readonly resolvConf: string;
+  readonly hostname: string;
+  readonly fqdn: string | undefined;
+  #state: SandboxState = 'created';
+  readonly #dataplane: Dataplane;
+  readonly #listeners = new Map<string, number>();
+  readonly #servers: { close(): void }[] = [];
+  readonly #containers = new Map<string, RunningContainer>();
+  readonly #lookupImage: (image: string) => BuiltinImage | undefined;
+  readonly #logs: string[] = [];
+
+  constructor(options: {
+    pod: Pod;
+    node: string;
+    result: CniResult;
+    cluster: ClusterSpec;
+    dataplane: Dataplane;
+    lookupImage: (image: string) => BuiltinImage | undefined;
+  }) {
+    const { pod, result, dataplane } = options;
+    this.key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    this.uid = pod.metadata.uid!;
+    this.node = options.node;
+    this.ips = (result.ips ?? []).map((ip) => ip.address.split('/')[0]!);
+    if (!this.ips.length) throw new PodnetError('PODNET_SANDBOX_NO_IP', `the CNI result for ${this.key} has no IP`);
+    const eth0 = result.interfaces?.find((i) => i.sandbox) ?? result.interfaces?.[result.interfaces.length - 1];
+    this.eth0 = { name: eth0?.name ?? 'eth0', mac: eth0?.mac, mtu: eth0?.mtu, addresses: (result.ips ?? []).map((ip) => ip.address), routes: result.routes ?? [] };
+    this.#dataplane = dataplane;
+    this.loopback = dataplane.addresses.allocate(this.ips, `pod/${this.key}`);
+    this.ports = new PortMapper({ loopback: this.loopback, virtual: this.ips, sockets: dataplane.sockets });
+    this.resolvConf = resolvConf(pod, options.cluster);
+    const names = podHostname(pod, options.cluster);
+    this.hostname = names.hostname;
+    this.fqdn = names.fqdn;
+    this.#lookupImage = options.lookupImage;
+  }
+
+  /** The lifecycle state. */
+  get state(): SandboxState {
+    return this.#state;
+  }
+
+  /** The container log lines written so far. */
+  get logs(): readonly string[] {
+    return this.#logs;
+  }
+
+  /** The real port a container port listens on. */
+  listeningPort(port: number, protocol: 'TCP' | 'UDP'): number | undefined {
+    return this.#listeners.get(`${port}/${protocol}`);
+  }
+
+  /** Starts every container of the pod; resolves with what happened to each. */
+  async start(pod: Pod): Promise<ContainerOutcome[]> {
+    this.#dataplane.addSandbox(this);
+    this.#state = 'running';
+    const outcomes: ContainerOutcome[] = [];
+    for (const c of pod.spec.containers) {
+      const image = c.image ?? '';
+      const builtin = this.#lookupImage(image);
+      if (!builtin) {
+        outcomes.push({ name: c.name, image, state: 'no-image', message: `podnet has no built-in image for "${image}": the container runs with no listener` });
+        continue;
+      }
+      try {
+        this.#containers.set(c.name, await builtin.start(this.#context(pod, c.name, [...(c.command ?? []), ...(c.args ?? [])], envOf(c.env))));
+        outcomes.push({ name: c.name, image, state: 'running' });
+      } catch (err) {
+        outcomes.push({ name: c.name, image, state: 'failed', message: (err as Error).message });
+      }
+    }
+    return outcomes;
+  }
+
+  /** Stops every container and closes every socket of the sandbox. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'stopping') return;
+    this.#state = 'stopping';
+    this.#dataplane.removeSandbox(this.key);
+    await Promise.allSettled([...this.#containers.values()].map((c) => c.stop()));
+    for (const s of this.#servers) s.close();
+    this.ports.releaseAll();
+    this.#dataplane.addresses.release(this.loopback);
+    this.#state = 'stopped';
+  }
+
+  #context(pod: Pod, containerName: string, args: string[], env: Record<string, string>): ContainerContext {
+    const origin = { kind: 'pod' as const, node: this.node, pod: this.key };
+    const local = (host: string) => host === 'localhost' || host === '127.0.0.1' || host === '::1' || this.ips.includes(host);
+    const peer = (address: string | undefined) => this.#dataplane.virtualOf(address ?? '');
+    return {
+      podName: pod.metadata.name!,
+      namespace: pod.metadata.namespace ?? 'default',
+      hostname: this.hostname,
+      podIPs: this.ips,
+      containerName,
+      args,
+      env,
+      listenTcp: async (port, onConnection) => {
+        const real = await this.ports.map(port, 'TCP', containerName);
+        const server = await this.#dataplane.sockets.listenTcp({ host: this.loopback, port: real });
+        server.on('connection', (socket: Socket) => {
+          const conn: AcceptedConnection = { socket, remoteAddress: peer(socket.remoteAddress), remotePort: socket.remotePort ?? 0 };
+          onConnection(conn);
+        });
+        this.#servers.push(server);
+        this.#listeners.set(`${port}/TCP`, real);
+      },
+      listenUdp: async (port, onMessage) => {
+        const real = await this.ports.map(port, 'UDP', containerName);
+        const socket: dgram.Socket = await this.#dataplane.sockets.bindUdp({ host: this.loopback, port: real });
+        socket.on('message', (data: Buffer, rinfo) => {
+          const msg: UdpMessage = {
+            data,
+            remoteAddress: peer(rinfo.address),
+            remotePort: rinfo.port,
+            reply: (out) => socket.send(typeof out === 'string' ? Buffer.from(out) : out, rinfo.port, rinfo.address),
+          };
+          onMessage(msg);
+        });
+        this.#servers.push(socket);
+        this.#listeners.set(`${port}/UDP`, real);
+      },
+      dialTcp: async (host, port, options = {}) => {
+        if (local(host)) {
+          // Containers of a pod share its network namespace: localhost is the pod itself.
+          const real = this.listeningPort(port, 'TCP');
+          if (real === undefined) throw Object.assign(new Error(`dial tcp ${host}:${port}: connect: connection refused`), { code: 'ECONNREFUSED' });
+          return { socket: await this.#dataplane.sockets.connectTcp({ host: this.loopback, port: real, localAddress: this.loopback }) };
+        }
+        const { socket } = await this.#dataplane.dialTcp(origin, host, port, options);
+        return { socket };
+      },
+      exchangeUdp: async (host, port, data, options = {}) => {
+        const { reply } = await this.#dataplane.exchangeUdp(origin, local(host) ? this.ips[0]! : host, port, data, options);
+        return reply;
+      },
+      exit: (code) => this.#logs.push(`[${containerName}] exited with code ${code}`),
+      log: (line) => this.#logs.push(`[${containerName}] ${line}`),
+    };
+  }
+}
+
+function envOf(env: { name: string; value?: string }[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env ?? []) if (e.value !== undefined) out[e.name] = e.value;
+  return out;
+}
