@@ -30,6 +30,9 @@ import { StatefulSetController } from './controllers/statefulset.js';
 import { DaemonSetController } from './controllers/daemonset.js';
 import { EndpointSliceController } from './controllers/endpointslice.js';
 import { Kubelet } from './kubelet/kubelet.js';
+import { NetworkAgentController } from './kubelet/network-agent.js';
+import { Dataplane } from './dataplane/dataplane.js';
+import { lookupImage } from './images/registry.js';
 import { createNetworkPlugin, type NetworkPlugin } from '../plugins/registry.js';
 import { defaultClusterSpec, nodeLabels } from './topology/cluster.js';
 import { adoptSnapshotNodes, loadTopologyFiles, type Topology } from './topology/load.js';
@@ -41,6 +44,8 @@ export interface ClusterOptions {
   /** Overrides the topology's seed. */
   seed?: number;
   clock?: Clock;
+  /** How long a dropped flow hangs before it fails with ETIMEDOUT (the kernel's retransmits). */
+  dropTimeoutMs?: number;
   /** How many changes watches can replay (the store's compaction window). */
   historyLimit?: number;
   /**
@@ -81,6 +86,8 @@ export class Cluster {
   readonly clock: Clock;
   readonly recorder: EventRecorder;
   readonly network: NetworkPlugin;
+  /** Every node's network state, the flow pipeline, and the sockets that carry flows. */
+  readonly dataplane: Dataplane;
   #manager: ControllerManager;
   #kubelets = new Map<string, Kubelet>();
   #state: ClusterState = 'created';
@@ -93,6 +100,7 @@ export class Cluster {
     const rng = new SeededRng(this.spec.seed);
     this.store = new ObjectStore({ clock: this.clock, rng, ...(options.historyLimit ? { historyLimit: options.historyLimit } : {}) });
     this.network = createNetworkPlugin(this.spec);
+    this.dataplane = new Dataplane(this.spec, { clock: this.clock, rng: new SeededRng((this.spec.seed ?? rng.seed) + 1), ...(options.dropTimeoutMs ? { dropTimeoutMs: options.dropTimeoutMs } : {}) });
     this.recorder = new EventRecorder(this.store);
     const serviceAllocation = createServiceAllocation(this.spec, {
       // The load-balancer IPAM (MetalLB's role) reports a Service it cannot serve yet.
@@ -152,6 +160,7 @@ export class Cluster {
       throw err;
     }
     this.#manager
+      .add(new NetworkAgentController(this.network, this.dataplane))
       .add(new SchedulerController())
       .add(new ReplicaSetController())
       .add(new DeploymentController())
@@ -159,7 +168,7 @@ export class Cluster {
       .add(new DaemonSetController())
       .add(new EndpointSliceController({ kubernetesEndpoint: this.#options.apiServerEndpoint ?? this.#defaultApiServerEndpoint() }));
     for (const node of this.spec.nodes) {
-      const kubelet = new Kubelet(node.name, this.network);
+      const kubelet = new Kubelet(node.name, this.network, { dataplane: this.dataplane, lookupImage });
       this.#kubelets.set(node.name, kubelet);
       this.#manager.add(kubelet);
     }
@@ -181,7 +190,9 @@ export class Cluster {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    for (const kubelet of this.#kubelets.values()) kubelet.stop();
     this.#manager.stop();
+    await this.dataplane.close();
   }
 
   /** The kube-apiserver's virtual endpoint: the first control-plane node's address, port 6443. */

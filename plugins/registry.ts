@@ -7,6 +7,7 @@ import { PodnetError } from '../lib/core/errors.js';
 import type { ClusterSpec } from '../lib/api/cluster.js';
 import type { Node } from '../lib/api/types.js';
 import type { CniInvocation, CniResult } from './cni/spec.js';
+import type { NodeNetwork } from '../lib/dataplane/node.js';
 import { FlannelNetwork } from './flannel/flannel.js';
 
 /**
@@ -23,6 +24,8 @@ export interface NetworkPlugin {
   add(node: string, inv: Omit<CniInvocation, 'command'>): CniResult;
   /** CNI DEL of a pod sandbox on a node; succeeds for unknown containers. */
   del(node: string, inv: Omit<CniInvocation, 'command'>): void;
+  /** The plugin's daemon programs every node's interfaces, routes, neighbours and FDB. */
+  program(nets: ReadonlyMap<string, NodeNetwork>): void;
 }
 
 const REGISTRY: Record<string, (cluster: ClusterSpec) => NetworkPlugin> = {

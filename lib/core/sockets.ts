@@ -263,7 +263,17 @@ class NodeSocketFactory implements SocketFactory {
       if (server.listening) closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
     }
     this.#servers.clear();
-    for (const socket of this.#udp) closing.push(new Promise<void>((resolve) => socket.close(() => resolve())));
+    for (const socket of this.#udp) {
+      closing.push(
+        new Promise<void>((resolve) => {
+          try {
+            socket.close(() => resolve());
+          } catch {
+            resolve(); // already closed by its owner
+          }
+        }),
+      );
+    }
     this.#udp.clear();
     await Promise.all(closing);
   }

@@ -20,6 +20,8 @@ import { BridgePlugin, type BridgeNetConf } from '../bridge/bridge.js';
 import { HostLocalIpam } from '../ipam/host-local.js';
 import { CURRENT_VERSION, type CniInvocation, type CniResult, type NetConfList } from '../cni/spec.js';
 import type { NetworkPlugin } from '../registry.js';
+import type { NodeNetwork } from '../../lib/dataplane/node.js';
+import { programFlannelNode } from './daemon.js';
 import { DEFAULT_SUBNET_FILE, FlannelCni, formatSubnetEnv, MemoryScratch, type FlannelNetConf } from './cni.js';
 
 /** flannel's VXLAN overhead: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
@@ -69,6 +71,15 @@ export class FlannelNetwork implements NetworkPlugin {
   }
 
   /** Every lease, as flanneld on each node learns them. */
+  /** flanneld on every node: programs its node from all leases (see ./daemon.ts). */
+  program(nets: ReadonlyMap<string, NodeNetwork>): void {
+    const leases = this.leases();
+    for (const lease of leases) {
+      const net = nets.get(lease.node);
+      if (net) programFlannelNode(net, lease, leases, { backend: this.backend, underlayMtu: this.#cluster.network.mtu, podMtu: this.mtu });
+    }
+  }
+
   leases(): SubnetLease[] {
     return [...this.#leases.values()];
   }
