@@ -17,6 +17,7 @@ import { resolveResourceName, type KindInfo } from '../api/scheme.js';
 import { ApiServer, type ApiServerAddress } from '../apiserver/server/server.js';
 import { buildKubeconfig, loadClientConfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
 import { RestClient } from '../client/rest.js';
+import { formatTrace } from '../dataplane/pipeline.js';
 import { readManifestFile, type SourcedObject } from '../topology/manifests.js';
 import { splitTopology } from '../topology/load.js';
 import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -118,6 +119,41 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     });
 
   program
+    .command('trace')
+    .description('show the path a new flow takes, hop by hop: hooks, rules, NAT, routes, encapsulation, verdict')
+    .requiredOption('--from <ns/pod>', 'the client pod (namespace/name, or name in default)')
+    .requiredOption('--to <ip|ns/pod>', 'destination IP or pod')
+    .requiredOption('--port <n>', 'destination port', parsePort)
+    .addOption(new Option('--protocol <p>', 'protocol').choices(['TCP', 'UDP', 'SCTP']).default('TCP'))
+    .requiredOption('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable)', collect)
+    .option('--seed <n>', 'seed for allocation order and generated names', parseSeed)
+    .action(async (opts: TraceOptions) => {
+      const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename), opts.seed === undefined ? {} : { seed: opts.seed });
+      try {
+        const podRef = (ref: string) => (ref.includes('/') ? ref : `default/${ref}`);
+        const from = podRef(opts.from);
+        const [fns, fname] = from.split('/') as [string, string];
+        const pod = cluster.get('pods', fname, fns);
+        if (!pod?.status?.podIP) throw new PodnetError('PODNET_NOT_FOUND', `pods "${fname}" not found in ${fns} or has no IP`);
+        let dst = opts.to;
+        if (!/^[\d.:a-fA-F]+$/.test(dst) || dst.includes('/')) {
+          const [tns, tname] = podRef(dst).split('/') as [string, string];
+          const target = cluster.get('pods', tname, tns);
+          if (!target?.status?.podIP) throw new PodnetError('PODNET_NOT_FOUND', `pods "${tname}" not found in ${tns} or has no IP`);
+          dst = target.status.podIP;
+        }
+        const decision = cluster.dataplane.decide(
+          { kind: 'pod', node: pod.spec.nodeName, pod: from },
+          { protocol: opts.protocol, src: pod.status.podIP, sport: 40000, dst, dport: opts.port },
+        );
+        io.stdout(`trace ${from} (${pod.status.podIP}) → ${dst}:${opts.port}/${opts.protocol}\n`);
+        io.stdout(formatTrace(decision));
+      } finally {
+        await cluster.stop();
+      }
+    });
+
+  program
     .command('validate')
     .description('check topology and manifest files; print every error found')
     .argument('<file...>', 'topology and manifest files')
@@ -165,11 +201,23 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, ask a running podnet', collect)
     .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
     .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
+    .option('--node <name>', 'the node whose routes, neigh, fdb or conntrack table to print')
     .option('--context <name>', 'kubeconfig context to use')
     .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
     .option('--token <token>', 'bearer token for the API server')
     .option('--insecure-skip-tls-verify', 'do not check the server certificate')
     .action(async (kind: string, name: string | undefined, opts: GetOptions) => {
+      if (NODE_TABLES.includes(kind as NodeTable)) {
+        if (!opts.filename?.length) throw usage(`get ${kind} needs -f FILE for now: node tables are not served by the API`);
+        if (!opts.node) throw usage(`get ${kind} needs --node NAME`);
+        const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename), opts.seed === undefined ? {} : { seed: opts.seed });
+        try {
+          io.stdout(nodeTable(cluster, kind as NodeTable, opts.node));
+        } finally {
+          await cluster.stop();
+        }
+        return;
+      }
       const info = resolveKindName(kind);
       const source = opts.filename?.length ? await oneShot(opts) : remote(opts);
       try {
@@ -216,6 +264,34 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     return EXIT.failure;
   }
   return exitCode;
+}
+
+/** The node tables `get` prints with `--node`. */
+const NODE_TABLES = ['routes', 'neigh', 'fdb', 'conntrack'] as const;
+type NodeTable = (typeof NODE_TABLES)[number];
+
+function nodeTable(cluster: Cluster, table: NodeTable, node: string): string {
+  const net = cluster.dataplane.nodes.get(node);
+  if (!net) throw new PodnetError('PODNET_NOT_FOUND', `nodes "${node}" not found`);
+  switch (table) {
+    case 'routes':
+      return net.formatRoutes();
+    case 'neigh':
+      return net.formatNeighbors();
+    case 'fdb':
+      return net.formatFdb();
+    case 'conntrack':
+      return net.conntrack.format();
+  }
+}
+
+interface TraceOptions {
+  from: string;
+  to: string;
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  filename: string[];
+  seed?: number;
 }
 
 interface UpOptions {
@@ -304,6 +380,7 @@ function remote(opts: GetOptions): ObjectSource {
 
 interface GetOptions {
   namespace?: string;
+  node?: string;
   kubeconfig?: string;
   context?: string;
   server?: string;

@@ -132,3 +132,20 @@ t.test('up prints the summary, then stops cleanly on SIGINT with exit 0', async 
   t.equal(code, 0);
   t.match(out, 'podnet stopped.', 'it was still running and stopped because of the signal');
 });
+
+t.test('trace shows a cross-node pod flow hop by hop; get routes/fdb print the node tables', async (t) => {
+  const r = podnet('trace', '--from', 'client', '--to', '10.244.1.2', '--port', '8080', '-f', 'topologies/quickstart.yaml');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^trace default\/client \(10\.244\.2\.2\) → 10\.244\.1\.2:8080\/TCP\n/);
+  t.match(r.stdout, /worker2\s+vxlan\s+encap\s+flannel\.1 vni 1: outer 172\.18\.0\.4 → 172\.18\.0\.3 udp\/8472/);
+  t.match(r.stdout, /worker\s+vxlan\s+decap/);
+  t.match(r.stdout, /worker\s+deliver\s+ACCEPT\s+cni0 → veth\w+ → default\/web-/);
+  t.match(r.stdout, /verdict: ACCEPT\n$/);
+  const routes = podnet('get', 'routes', '--node', 'worker', '-f', 'topologies/quickstart.yaml');
+  t.equal(routes.code, 0, routes.stderr);
+  t.match(routes.stdout, '10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink\n');
+  t.match(routes.stdout, '10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1\n');
+  const noNode = podnet('get', 'routes', '-f', 'topologies/quickstart.yaml');
+  t.equal(noNode.code, 2);
+  t.match(noNode.stderr, 'needs --node NAME');
+});
