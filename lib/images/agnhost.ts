@@ -703,17 +703,22 @@ async function porter(ctx: ContainerContext, args: readonly string[]): Promise<R
       ctx.log(`${tls ? 'tls ' : ''}server on port ${goQuote(port)} failed: listen tcp: lookup tcp/${port}: unknown port`);
       return;
     }
-    await proc.serveHttp(
-      Number(port),
-      (_req, res) => {
-        if (jsonResponse) {
-          goWrite(res, 200, goMarshal({ Method: _req.method ?? 'GET', Body: value }), { 'Content-Type': 'application/json' });
-        } else {
-          goWrite(res, 200, value);
-        }
-      },
-      { tls },
-    );
+    try {
+      await proc.serveHttp(
+        Number(port),
+        (req, res) => {
+          if (jsonResponse) {
+            goWrite(res, 200, goMarshal({ Method: req.method ?? 'GET', Body: value }), { 'Content-Type': 'application/json' });
+          } else {
+            goWrite(res, 200, value);
+          }
+        },
+        { tls },
+      );
+    } catch (e) {
+      // Each port is its own goroutine in porter.go: one failing to listen is only logged.
+      ctx.log(`${tls ? 'tls ' : ''}server on port ${goQuote(port)} failed: listen tcp 0.0.0.0:${port}: ${(e as Error).message}`);
+    }
   };
   const pending: Promise<void>[] = [];
   for (const [key, value] of Object.entries(ctx.env)) {

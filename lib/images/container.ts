@@ -19,7 +19,8 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
-import { generateServingCertificates } from '../apiserver/server/certs.js';
+import { Duplex } from 'node:stream';
+import { generateServingCertificates } from '../core/certs.js';
 import type { AcceptedConnection, ContainerContext, RunningContainer, UdpMessage } from './types.js';
 import { joinHostPort, type AnyRequest } from './golang.js';
 
@@ -41,10 +42,45 @@ function setPeer(socket: Socket, peer: Peer): void {
   (socket as unknown as PeerCarrier)[PEER] = peer;
 }
 
+/** HTTP/2 sessions → the virtual peer of the connection they run on. */
+const SESSION_PEERS = new WeakMap<http2.Http2Session, Peer>();
+
 /** The virtual peer of an HTTP request served by {@link ContainerProcess.serveHttp}. */
 export function peerOf(req: AnyRequest): Peer {
-  const peer = (req.socket as unknown as PeerCarrier | null)?.[PEER];
+  const session = 'stream' in req ? req.stream.session : undefined;
+  const peer = session ? SESSION_PEERS.get(session) : (req.socket as unknown as PeerCarrier | null)?.[PEER];
   return peer ?? { address: '', port: 0 };
+}
+
+/**
+ * A stream that replays `first` and then relays `socket`, for handing a connection whose first
+ * bytes were already read to node's HTTP/2 server (which otherwise reads the socket's handle
+ * directly and would miss them).
+ */
+function replay(socket: Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read: () => {
+      socket.resume();
+    },
+    write: (chunk: Buffer, _encoding, callback) => {
+      socket.write(chunk, callback);
+    },
+    final: (callback) => {
+      socket.end();
+      callback();
+    },
+    destroy: (err, callback) => {
+      socket.destroy();
+      callback(err);
+    },
+  });
+  socket.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.once('end', () => duplex.push(null));
+  socket.once('close', () => duplex.destroy());
+  duplex.push(first);
+  return duplex;
 }
 
 /** `RemoteAddr` of a request: the virtual peer as `ip:port`. */
@@ -182,13 +218,15 @@ export class ContainerProcess {
     const server = http.createServer(run);
     server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 0;
     let h2: http2.Http2Server | undefined;
+    // The peer of the connection being handed to the HTTP/2 server, which creates its session synchronously.
+    let handing: Peer | undefined;
     if (options.h2c) {
       h2 = http2.createServer(run);
       h2.on('sessionError', () => {});
+      h2.on('session', (session) => {
+        if (handing) SESSION_PEERS.set(session, handing);
+      });
     }
-    this.onStop(() => {
-      server.closeAllConnections?.();
-    });
     await this.listenTcp(
       port,
       (conn) => {
@@ -200,8 +238,14 @@ export class ContainerProcess {
         // HTTP/2 with prior knowledge starts with the connection preface "PRI * HTTP/2.0".
         socket.once('data', (chunk: Buffer) => {
           socket.pause();
+          if (chunk.subarray(0, 4).toString('latin1') === 'PRI ') {
+            handing = { address: conn.remoteAddress, port: conn.remotePort };
+            h2!.emit('connection', replay(socket, chunk));
+            handing = undefined;
+            return;
+          }
           socket.unshift(chunk);
-          (chunk.subarray(0, 4).toString('latin1') === 'PRI ' ? h2! : server).emit('connection', socket);
+          server.emit('connection', socket);
           socket.resume();
         });
       },
@@ -210,7 +254,10 @@ export class ContainerProcess {
     return server;
   }
 
-  /** A handler threw: answer 500 if nothing was sent yet, else drop the connection (Go's panic recovery). */
+  /**
+   * A handler threw, which is a podnet bug rather than image behaviour: it is logged, and the
+   * client gets a 500 if nothing was sent yet, else the connection is dropped.
+   */
   #failed(res: http.ServerResponse | http2.Http2ServerResponse, e: unknown): void {
     this.ctx.log(`http: panic serving request: ${(e as Error)?.message ?? String(e)}`);
     if (!res.headersSent) {
@@ -257,10 +304,18 @@ export class ContainerProcess {
   }
 }
 
-/** Runs `fn` after `ms` on a timer that never keeps node alive and is cleared when the process stops. */
+/**
+ * Runs `fn` after `ms` (a program's sleep: `sleep 30`, `?delay=1s`); the timer is cleared when
+ * the process stops, so a stopped container leaves nothing pending.
+ */
 export function processTimer(proc: ContainerProcess, ms: number, fn: () => void): void {
-  const timer = setTimeout(fn, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
-  timer.unref();
+  // setTimeout holds at most 2^31-1 ms (24.8 days); longer sleeps wait in steps.
+  const MAX = 2 ** 31 - 1;
+  let timer: NodeJS.Timeout;
+  const wait = (left: number): void => {
+    timer = setTimeout(() => (left > MAX ? wait(left - MAX) : fn()), Math.min(Math.max(left, 0), MAX));
+  };
+  wait(ms);
   proc.onStop(() => clearTimeout(timer));
 }
 

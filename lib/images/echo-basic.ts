@@ -23,6 +23,7 @@
  * works). TLS uses a certificate podnet generates instead of the files the variables name.
  */
 
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ContainerProcess, processTimer, remoteAddrOf } from './container.js';
 import { ContainerArgsError, ImageFeatureUnsupportedError } from './errors.js';
@@ -264,7 +265,7 @@ async function startTcpEcho(ctx: ContainerContext): Promise<RunningContainer> {
   const context = { ...echoContext(env), tcpport: tcpPort, tlsport: tlsPort };
   const proc = new ContainerProcess(ctx);
 
-  const handle = (socket: import('node:net').Socket, isTLS: boolean): void => {
+  const handle = (socket: Socket, isTLS: boolean): void => {
     if (reset) {
       socket.resetAndDestroy();
       return;

@@ -516,9 +516,16 @@ export function goWrite(res: AnyResponse, status: number, body: string | Buffer 
   if (!hasType && buf.length > 0) out['Content-Type'] = goSniff(buf);
   out['Content-Length'] = String(buf.length);
   if ('stream' in res) {
-    // HTTP/2 has no reason phrase.
+    // HTTP/2 has no reason phrase and no Connection header.
     res.writeHead(status, out);
   } else {
+    if (!Object.keys(out).some((k) => k.toLowerCase() === 'connection')) {
+      // Go names the connection's fate only when it differs from the protocol's default
+      // (net/http chunkWriter.writeHeader): `close` on HTTP/1.1, `keep-alive` on HTTP/1.0.
+      const http10 = res.req?.httpVersion === '1.0';
+      if (res.shouldKeepAlive === http10) out['Connection'] = http10 ? 'keep-alive' : 'close';
+      else res.removeHeader('Connection');
+    }
     res.writeHead(status, goStatusText(status), out);
   }
   res.end(buf);

@@ -10,7 +10,7 @@
  *   {@link nginxUnprivileged} (`nginxinc/nginx-unprivileged`) is the same on port 8080.
  * - {@link httpd} (`httpd:2.4`): htdocs/index.html is `<html><body><h1>It works!</h1></body></html>`
  *   (45 bytes, Last-Modified Mon, 11 Jun 2007 18:53:14 GMT, ETag `"2d-432a5e4a73a80"`);
- *   `Server: Apache/<version> (Unix)`, keep-alive announced as `Keep-Alive: timeout=5, max=N`;
+ *   `Server: Apache/<version> (Unix)`, `Keep-Alive: timeout=5, max=N` to clients that ask for it;
  *   errors are Apache's HTML 2.0 pages in ISO-8859-1.
  *
  * The version in `Server` comes from the tag when it names one (`nginx:1.27.3-alpine`,
@@ -152,6 +152,8 @@ function mapPath(url: string): string | undefined {
 /** Writes a response with headers in the order given (node keeps insertion order). */
 function send(res: ServerResponse, status: number, reason: string, headers: Array<[string, string]>, body?: Buffer): void {
   res.sendDate = false;
+  // No Connection header in the list means none on the wire (node would add its own).
+  if (!headers.some(([k]) => k.toLowerCase() === 'connection')) res.removeHeader('Connection');
   for (const [k, v] of headers) res.setHeader(k, v);
   res.writeHead(status, reason);
   if (body) res.end(body);
@@ -234,6 +236,7 @@ function nginxHandler(version: string) {
 
 // --- httpd -------------------------------------------------------------------------------------
 
+/** MaxKeepAliveRequests. */
 const HTTPD_KEEPALIVE_MAX = 100;
 const HTTPD_ALLOW = 'OPTIONS,HEAD,GET,POST';
 
@@ -248,17 +251,24 @@ function apacheErrorPage(status: number, method: string): string {
 }
 
 function httpdHandler(version: string) {
-  // Requests served on each connection so far, for Keep-Alive's max=.
+  // Keep-alive requests served on each connection so far, for Keep-Alive's max=.
   const served = new WeakMap<object, number>();
   return (req: IncomingMessage, res: ServerResponse): void => {
     const server = `Apache/${version} (Unix)`;
     const date = new Date().toUTCString();
-    const count = (served.get(req.socket) ?? 0) + 1;
-    served.set(req.socket, count);
-    const remaining = HTTPD_KEEPALIVE_MAX - count;
-    if (remaining < 0) res.shouldKeepAlive = false;
-    const connection = (): Array<[string, string]> =>
-      keepAlive(res) ? [['Keep-Alive', `timeout=5, max=${remaining}`], ['Connection', 'Keep-Alive']] : [['Connection', 'close']];
+    const before = served.get(req.socket) ?? 0;
+    const left = HTTPD_KEEPALIVE_MAX - before;
+    if (left <= 0) res.shouldKeepAlive = false;
+    // ap_set_keepalive: Keep-Alive is announced only to a client that sent the keep-alive token;
+    // an HTTP/1.1 connection about to close says so.
+    const kaSent = /(^|,)\s*keep-alive\s*(,|$)/i.test(String(req.headers['connection'] ?? ''));
+    const connection = (): Array<[string, string]> => {
+      if (keepAlive(res)) {
+        served.set(req.socket, before + 1);
+        return kaSent ? [['Keep-Alive', `timeout=5, max=${left}`], ['Connection', 'Keep-Alive']] : [];
+      }
+      return req.httpVersion === '1.0' ? [] : [['Connection', 'close']];
+    };
     const method = req.method ?? 'GET';
     const error = (status: number, extra: Array<[string, string]> = []): void => {
       const body = Buffer.from(apacheErrorPage(status, method), 'latin1');

@@ -29,7 +29,7 @@ import {
 } from './resources.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, discoveryContentType, negotiateDiscovery, versionInfo } from './discovery.js';
 import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE, openapiV2, openapiV2Protobuf, openapiV3Document, openapiV3Hash, openapiV3Root } from './openapi.js';
-import { generateServingCertificates } from './certs.js';
+import { generateServingCertificates } from '../../core/certs.js';
 
 /** Options of {@link ApiServer}. */
 export interface ApiServerOptions {

@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CertificateError, der, generateServingCertificates } from '../../../lib/apiserver/server/certs.js';
+import { CertificateError, der, generateServingCertificates } from '../../lib/core/certs.js';
 
 // The API server's CA and serving certificate, checked by real parsers and real TLS clients:
 // node's X509Certificate, node's TLS stack, OpenSSL and (when installed) kubectl's Go crypto/x509.

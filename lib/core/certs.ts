@@ -19,8 +19,8 @@
  */
 
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { PodnetError } from '../../core/errors.js';
-import { parseIP } from '../../core/ipnet.js';
+import { PodnetError } from './errors.js';
+import { parseIP } from './ipnet.js';
 
 /** A host name or address passed for the serving certificate is not usable in a subjectAltName. */
 export class CertificateError extends PodnetError {
