@@ -115,6 +115,11 @@ export class Dataplane {
     for (const ip of sandbox.ips) if (this.#byIp.get(ip) === sandbox) this.#byIp.delete(ip);
   }
 
+  /** A node's InternalIP. */
+  hostIP(node: string): string | undefined {
+    return [...this.#hosts].find(([, n]) => n === node)?.[0];
+  }
+
   /** The sandbox holding a virtual IP. */
   sandboxAt(ip: string): SandboxEndpoint | undefined {
     return this.#byIp.get(ip);
@@ -140,7 +145,7 @@ export class Dataplane {
       if (!sandbox?.ips[0]) throw new PodnetError('PODNET_NO_SANDBOX', `pod ${origin.pod} has no running sandbox`);
       return sandbox.ips[0];
     }
-    const ip = [...this.#hosts].find(([, n]) => n === origin.node)?.[0];
+    const ip = this.hostIP(origin.node);
     if (!ip) throw new PodnetError('PODNET_NODE_NOT_FOUND', `node ${origin.node} not found`);
     return ip;
   }

@@ -159,7 +159,8 @@ export class PodSandbox implements SandboxEndpoint {
         continue;
       }
       try {
-        this.#containers.set(c.name, await builtin.start(this.#context(pod, c.name, [...(c.command ?? []), ...(c.args ?? [])], envOf(c.env))));
+        const env = envOf(c.env, (path) => this.#fieldRef(pod, path));
+        this.#containers.set(c.name, await builtin.start(this.#context(pod, c.name, [...(c.command ?? []), ...(c.args ?? [])], env)));
         outcomes.push({ name: c.name, image, state: 'running' });
       } catch (err) {
         outcomes.push({ name: c.name, image, state: 'failed', message: (err as Error).message });
@@ -178,6 +179,33 @@ export class PodSandbox implements SandboxEndpoint {
     this.ports.releaseAll();
     this.#dataplane.addresses.release(this.loopback);
     this.#state = 'stopped';
+  }
+
+  /** The downward API fields the kubelet supports in env (pkg/fieldpath). */
+  #fieldRef(pod: Pod, path: string): string | undefined {
+    const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+    if (m) return (m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations)?.[m[2]!];
+    switch (path) {
+      case 'metadata.name':
+        return pod.metadata.name;
+      case 'metadata.namespace':
+        return pod.metadata.namespace;
+      case 'metadata.uid':
+        return pod.metadata.uid;
+      case 'spec.nodeName':
+        return this.node;
+      case 'spec.serviceAccountName':
+        return (pod.spec.serviceAccountName as string | undefined) ?? 'default';
+      case 'status.podIP':
+        return this.ips[0];
+      case 'status.podIPs':
+        return this.ips.join(',');
+      case 'status.hostIP':
+      case 'status.hostIPs':
+        return this.#dataplane.hostIP(this.node);
+      default:
+        return undefined;
+    }
   }
 
   #context(pod: Pod, containerName: string, args: string[], env: Record<string, string>): ContainerContext {
@@ -237,8 +265,19 @@ export class PodSandbox implements SandboxEndpoint {
   }
 }
 
-function envOf(env: { name: string; value?: string }[] | undefined): Record<string, string> {
+/**
+ * A container's environment: literal values, and the downward API's `fieldRef` (as the kubelet
+ * resolves them when it starts the container; ConfigMap and Secret references are not read).
+ */
+function envOf(env: { name: string; value?: string; valueFrom?: unknown }[] | undefined, field: (path: string) => string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const e of env ?? []) if (e.value !== undefined) out[e.name] = e.value;
+  for (const e of env ?? []) {
+    if (e.value !== undefined) out[e.name] = e.value;
+    const path = (e.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef?.fieldPath;
+    if (path) {
+      const v = field(path);
+      if (v !== undefined) out[e.name] = v;
+    }
+  }
   return out;
 }

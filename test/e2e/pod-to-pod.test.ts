@@ -75,3 +75,32 @@ t.test('a partitioned link: cross-node flows time out, same-node flows pass', as
     }
   }
 });
+
+t.test('the downward API fills env: the Gateway API echo server reports its pod and namespace', async (t) => {
+  const { cluster, origin } = await quickstart(t);
+  cluster.apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'echo', namespace: 'default' },
+      spec: {
+        containers: [
+          {
+            name: 'echo',
+            image: 'gcr.io/k8s-staging-gateway-api/echo-basic:v20240412-v1.0.0-394-g40c666fd',
+            env: [
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            ],
+          },
+        ],
+      },
+    },
+  ]);
+  await cluster.settle();
+  const echo = cluster.get('pods', 'echo', 'default') as Pod;
+  const { socket } = await cluster.dataplane.dialTcp(origin, echo.status!.podIP!, 3000);
+  const res = await httpGet(socket, '/some/path');
+  t.equal(res.status, 200);
+  t.match(JSON.parse(res.body), { path: '/some/path', method: 'GET', namespace: 'default', pod: 'echo' });
+});
