@@ -158,6 +158,7 @@ export class Kubelet extends Controller {
           if (o.state === 'failed') this.ctx.recorder.record(current, 'Warning', 'Failed', `Error: container ${o.name} failed to start: ${o.message}`, KUBELET, this.nodeName);
         }
         this.#reportRunning(current, this.#node(), ips, outcomes);
+        this.#publishHostAddresses(current, sandbox);
       }),
     );
   }
@@ -211,6 +212,18 @@ export class Kubelet extends Controller {
         this.ctx.recorder.record(pod, 'Normal', 'Started', `Started container ${c.name}`, KUBELET, this.nodeName);
       }
     }
+  }
+
+  /**
+   * Writes where the host reaches the pod's ports (`podnet.dev/host-addresses`: virtual
+   * `ip:port/protocol` to the real `address:port`), so scripts and kubectl users find them.
+   */
+  #publishHostAddresses(pod: Pod, sandbox: PodSandbox): void {
+    const entries = sandbox.ports.entries();
+    if (!Object.keys(entries).length) return;
+    const value = JSON.stringify(entries);
+    if (pod.metadata.annotations?.[WellKnown.hostAddresses] === value) return;
+    this.ctx.store.patch(POD, pod.metadata.namespace, pod.metadata.name!, 'merge', { metadata: { annotations: { [WellKnown.hostAddresses]: value } } });
   }
 
   #terminate(key: string, pod: Pod): void {

@@ -4,6 +4,7 @@
 // breaks cross-node flows while same-node flows pass.
 import t from 'tap';
 import type { Socket } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import { readFileSync } from 'node:fs';
@@ -103,4 +104,21 @@ t.test('the downward API fills env: the Gateway API echo server reports its pod 
   const res = await httpGet(socket, '/some/path');
   t.equal(res.status, 200);
   t.match(JSON.parse(res.body), { path: '/some/path', method: 'GET', namespace: 'default', pod: 'echo' });
+});
+
+const curlMissing = spawnSync('curl', ['--version']).error ? 'curl not found on PATH (.ci/run installs it)' : false;
+
+t.test('podnet.dev/host-addresses tells the host where each pod port is; curl from the host reaches it', { skip: curlMissing }, async (t) => {
+  const { cluster, web } = await quickstart(t);
+  const pod = cluster.get('pods', web[0]!.metadata.name!, 'default') as Pod;
+  const map = JSON.parse(pod.metadata.annotations!['podnet.dev/host-addresses']!) as Record<string, string>;
+  const ip = pod.status!.podIP!;
+  t.same(Object.keys(map).sort(), [`${ip}:8080/TCP`, `${ip}:8081/UDP`]);
+  t.equal(map[`${ip}:8080/TCP`], `127.${ip.split('.').slice(1).join('.')}:8080`, 'the natural loopback mapping, same port');
+  const { execFile } = await import('node:child_process');
+  const curl = await new Promise<{ code: number | null; out: string }>((resolve) =>
+    execFile('curl', ['-s', '--max-time', '5', `http://${map[`${ip}:8080/TCP`]}/hostname`], (err, out) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out })),
+  );
+  t.equal(curl.code, 0);
+  t.equal(curl.out, pod.metadata.name);
 });
