@@ -11,6 +11,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Cluster } from '../lib/cluster.js';
 import type { Pod } from '../lib/api/types.js';
+import { formatColumns } from '../lib/printers/printers.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 2000);
 
@@ -51,15 +52,10 @@ async function podnetConnections(n: number): Promise<number> {
   }
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n');
-}
-
 const raw = await rawConnections(CONNECTIONS);
 const pod = await podnetConnections(CONNECTIONS);
-console.log(
-  table([
+process.stdout.write(
+  formatColumns([
     ['benchmark', 'podnet', 'raw loopback', 'ratio'],
     [`new TCP connections/s (${CONNECTIONS}, cross-node pod to pod, sequential)`, pod.toFixed(0), raw.toFixed(0), (pod / raw).toFixed(2)],
   ]),

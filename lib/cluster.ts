@@ -10,10 +10,10 @@
  */
 
 import { AggregateApplyError, PodnetError, TimeoutError, type SourceLocation } from './core/errors.js';
-import { systemClock, type Clock } from './core/clock.js';
+import { rfc3339, systemClock, type Clock } from './core/clock.js';
 import { SeededRng } from './core/rng.js';
 import type { KubeObject } from './api/meta.js';
-import { KINDS, FIRST_KINDS, requireKind, resolveResourceName, knownKindNames, type KindInfo } from './api/scheme.js';
+import { KINDS, FIRST_KINDS, resolveKind, type KindInfo } from './api/scheme.js';
 import type { ClusterSpec } from './api/cluster.js';
 import { WellKnown, type Node } from './api/types.js';
 import { ObjectStore, type DeleteOptions, type ListOptions, type WatchEvent, type WatchOptions } from './apiserver/store.js';
@@ -219,7 +219,7 @@ export class Cluster {
     if (node.role === 'control-plane' && !node.schedulable) {
       taints.unshift({ key: WellKnown.controlPlaneTaint, effect: 'NoSchedule' });
     }
-    const now = new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const now = rfc3339(this.clock.now());
     const obj: Node = {
       apiVersion: 'v1',
       kind: 'Node',
@@ -323,11 +323,7 @@ export class Cluster {
 
   /** Resolves a kind the way kubectl does (`po`, `svc`, `deployments.apps`, `Pod`). */
   resolveKind(name: string): KindInfo {
-    const info = resolveResourceName(name);
-    if (!info) {
-      throw new PodnetError('PODNET_UNKNOWN_RESOURCE', `the server doesn't have a resource type "${name}"; known: ${knownKindNames().join(', ')}`);
-    }
-    return info;
+    return resolveKind(name);
   }
 
   /** Gets one object (a copy), or undefined. */

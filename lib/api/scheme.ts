@@ -4,7 +4,7 @@
  * alias kubectl accepts (`po`, `svc`, `deploy`, `endpointslices.discovery.k8s.io`, ...).
  */
 
-import { UnknownKindError, type SourceLocation } from '../core/errors.js';
+import { PodnetError, UnknownKindError, type SourceLocation } from '../core/errors.js';
 import { parseApiVersion } from './meta.js';
 
 /** One stored kind. */
@@ -135,6 +135,18 @@ export function requireKind(apiVersion: string, kind: string, source?: SourceLoc
 /** Finds a kind by its resource, in the URL's group and version. */
 export function lookupResource(group: string, version: string, resource: string): KindInfo | undefined {
   return KINDS.find((i) => i.group === group && i.resource === resource && i.version === version);
+}
+
+/**
+ * Like {@link resolveResourceName}, but throws the error kubectl prints for an unknown resource
+ * type (code PODNET_UNKNOWN_RESOURCE), listing the known kinds.
+ */
+export function resolveKind(name: string): KindInfo {
+  const info = resolveResourceName(name);
+  if (!info) {
+    throw new PodnetError('PODNET_UNKNOWN_RESOURCE', `the server doesn't have a resource type "${name}"; known: ${knownKindNames().join(', ')}`);
+  }
+  return info;
 }
 
 /**

@@ -286,4 +286,5 @@ export const WellKnown = {
   headless: 'service.kubernetes.io/headless',
   calicoIpAddrs: 'cni.projectcalico.org/ipAddrs',
   hostAddresses: 'podnet.dev/host-addresses',
+  lastApplied: 'kubectl.kubernetes.io/last-applied-configuration',
 } as const;

@@ -31,6 +31,7 @@ import {
 import { rfc3339, systemClock, type Clock } from '../core/clock.js';
 import { SeededRng, randomSuffix, randomUid, type Rng } from '../core/rng.js';
 import { channels } from '../core/diagnostics.js';
+import { canonicalJson } from '../core/json.js';
 import { deepCopy, type KubeObject } from '../api/meta.js';
 import { KINDS, apiVersionOf, lookupKind, requireKind, type KindInfo } from '../api/scheme.js';
 import { parseSelector, selectorFromLabelSelector, type Selector } from '../apimachinery/labels.js';
@@ -769,12 +770,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** JSON with object keys sorted: equal for semantically equal objects, whatever their key order. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    isObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
-}
 
 function specChanged(a: KubeObject, b: KubeObject): boolean {
   const strip = (o: KubeObject) => {

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KubeObject } from '../api/meta.js';
-import { resolveResourceName, type KindInfo } from '../api/scheme.js';
+import { resolveKind, type KindInfo } from '../api/scheme.js';
 import { ApiServer, type ApiServerAddress } from '../apiserver/server/server.js';
 import { buildKubeconfig, loadClientConfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
 import { RestClient } from '../client/rest.js';
@@ -218,7 +218,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         }
         return;
       }
-      const info = resolveKindName(kind);
+      const info = resolveKind(kind);
       const source = opts.filename?.length ? await oneShot(opts) : remote(opts);
       try {
         const namespace = info.namespaced && !opts.allNamespaces ? (opts.namespace ?? source.namespace) : undefined;
@@ -339,11 +339,7 @@ interface ObjectSource {
   close(): Promise<void>;
 }
 
-function resolveKindName(kind: string): KindInfo {
-  const info = resolveResourceName(kind);
-  if (!info) throw new PodnetError('PODNET_UNKNOWN_RESOURCE', `the server doesn't have a resource type "${kind}"`);
-  return info;
-}
+
 
 async function oneShot(opts: GetOptions): Promise<ObjectSource> {
   const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename!), opts.seed === undefined ? {} : { seed: opts.seed });

@@ -7,11 +7,10 @@
 import type { Cluster } from '../cluster.js';
 import type { EndpointSlice, Node, Pod, Service } from '../api/types.js';
 import { WellKnown } from '../api/types.js';
+import { formatColumns } from '../printers/printers.js';
 
 function table(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+  return formatColumns([header, ...rows]);
 }
 
 /** Renders the summary of a running cluster. */

@@ -35,14 +35,8 @@ export const KIND = {
 // Hashing
 
 /** JSON with object keys sorted, so equal values always render (and hash) the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+import { canonicalJson } from '../core/json.js';
+export { canonicalJson };
 
 /** FNV-1a, 32 bits (hash/fnv's New32a), over bytes. */
 export function fnv1a32(data: Uint8Array, seed = 0x811c9dc5): number {

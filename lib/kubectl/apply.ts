@@ -8,9 +8,11 @@
  */
 
 import type { KubeObject } from '../api/meta.js';
+import { WellKnown } from '../api/types.js';
+import { canonicalJson } from '../core/json.js';
 
 /** The annotation kubectl keeps the last applied manifest in. */
-export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+export const LAST_APPLIED = WellKnown.lastApplied;
 
 type Json = unknown;
 
@@ -19,7 +21,7 @@ function isMap(v: Json): v is Record<string, Json> {
 }
 
 function equal(a: Json, b: Json): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /**
@@ -61,7 +63,8 @@ export function lastAppliedOf(manifest: KubeObject): string {
     if (Object.keys(annotations).length) metadata.annotations = annotations;
     else delete metadata.annotations;
   }
-  return JSON.stringify({ ...rest, metadata });
+  // kubectl marshals the manifest from a map: keys sorted, as Go's encoding/json writes them.
+  return canonicalJson({ ...rest, metadata });
 }
 
 /** Adds the last-applied annotation to a manifest about to be created or patched. */

@@ -521,7 +521,11 @@ export function renderTable(table: Table, options: RenderOptions = {}): string {
   });
   if (options.withNamespace) header.unshift('NAMESPACE');
   if (options.showLabels) header.push('LABELS');
-  const all = options.noHeaders ? rows : [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+  return formatColumns(options.noHeaders ? rows : [header, ...rows]);
+}
+
+/** Lines of cells in columns as kubectl's tabwriter writes them: widest cell plus three spaces. */
+export function formatColumns(rows: string[][]): string {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
 }

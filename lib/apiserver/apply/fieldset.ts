@@ -37,19 +37,9 @@ export function isObject(v: unknown): v is JsonObject {
 }
 
 /** Go's encoding/json escaping (HTML characters and U+2028/2029 as `\u` escapes). */
-function goJsonString(s: string): string {
-  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 /** JSON with object keys sorted, as Go's encoding/json writes a map. */
-export function canonicalJson(v: JsonValue | undefined): string {
-  if (v === undefined || v === null) return 'null';
-  if (typeof v === 'string') return goJsonString(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(v).sort(compareStrings);
-  return `{${keys.map((k) => `${goJsonString(k)}:${canonicalJson(v[k])}`).join(',')}}`;
-}
+import { canonicalJson } from '../../core/json.js';
+export { canonicalJson };
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

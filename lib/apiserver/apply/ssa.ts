@@ -37,10 +37,11 @@ import type { JsonObject } from '../../apimachinery/patch.js';
 import { canonicalJson, FieldSet, fieldSetOf, isObject, jsonEqual, ownable, pathToString, withoutNeverOwned, type FieldPath } from './fieldset.js';
 import { capUpdateManagers, decodeManagedFields, describeManager, encodeManagedFields, managerIdentifier, type Managed, type ManagerEntry } from './managers.js';
 import { BUILTIN_GROUPS } from './schema.js';
+import { WellKnown } from '../../api/types.js';
 import { compareObjects, dropNulls, mergeObjects, removeItems, withZeroValues } from './typed.js';
 
 /** The annotation client-side `kubectl apply` keeps its last configuration in. */
-export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+export const LAST_APPLIED_ANNOTATION = WellKnown.lastApplied;
 
 /** The field manager `kubectl apply --server-side` uses unless told otherwise. */
 export const KUBECTL_APPLY_MANAGER = 'kubectl';

@@ -15,6 +15,7 @@ import {
   type ObjectRef,
 } from '../../core/errors.js';
 import { lookupKind, type KindInfo } from '../../api/scheme.js';
+import { qualifiedResource } from '../store.js';
 
 /** meta/v1 StatusCause. */
 export interface StatusCause {
@@ -74,8 +75,7 @@ function qualifiedKind(info: KindInfo | undefined, kind: string): { kind: string
 }
 
 function resourceLabel(info: KindInfo | undefined, fallback: string): string {
-  if (!info) return fallback;
-  return info.group ? `${info.resource}.${info.group}` : info.resource;
+  return info ? qualifiedResource(info) : fallback;
 }
 
 function kindInfoOf(ref: ObjectRef, hint?: KindInfo): KindInfo | undefined {
