@@ -286,5 +286,7 @@ export const WellKnown = {
   headless: 'service.kubernetes.io/headless',
   calicoIpAddrs: 'cni.projectcalico.org/ipAddrs',
   hostAddresses: 'podnet.dev/host-addresses',
+  /** Pod annotation: names of containers to run as real local processes (comma-separated). */
+  localProcess: 'podnet.dev/local-process',
   lastApplied: 'kubectl.kubernetes.io/last-applied-configuration',
 } as const;

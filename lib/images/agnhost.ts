@@ -386,6 +386,8 @@ async function netexec(ctx: ContainerContext, args: readonly string[]): Promise<
       }
       await proc.stop();
     },
+    // SIGKILL ends the --delay-shutdown sleep too: stopping the process clears its timers.
+    kill: () => void proc.stop(),
     exec: (argv) => agnhostExec(ctx, argv),
   };
 }

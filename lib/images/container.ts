@@ -298,7 +298,7 @@ export class ContainerProcess {
 
   /** The {@link RunningContainer} handle for the kubelet. */
   handle(exec?: RunningContainer['exec']): RunningContainer {
-    const container: RunningContainer = { stop: () => this.stop() };
+    const container: RunningContainer = { stop: () => this.stop(), kill: () => void this.stop() };
     if (exec) container.exec = exec;
     return container;
   }

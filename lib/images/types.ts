@@ -60,8 +60,10 @@ export interface ContainerContext {
 
 /** A running container of a built-in image. */
 export interface RunningContainer {
-  /** Stops listening and closes every connection (SIGTERM). */
+  /** Stops listening and closes every connection (SIGTERM); may take its time, as a real program may. */
   stop(): Promise<void>;
+  /** Ends the program at once (SIGKILL, after the grace period); without it the runtime only closes its sockets. */
+  kill?(): void;
   /** Runs a built-in command inside the container (`exec` probes, `podnet exec`). */
   exec?(argv: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }

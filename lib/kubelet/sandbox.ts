@@ -11,13 +11,14 @@
 import type { Socket } from 'node:net';
 import type dgram from 'node:dgram';
 import { PodnetError } from '../core/errors.js';
-import type { Pod } from '../api/types.js';
+import { WellKnown, type Container, type Pod } from '../api/types.js';
 import type { ClusterSpec } from '../api/cluster.js';
 import { nthAddress, formatIP, mustParseCIDR } from '../core/ipnet.js';
 import type { CniResult, CniRoute } from '../../plugins/cni/spec.js';
 import { PortMapper } from '../dataplane/addressing.js';
 import type { Dataplane, SandboxEndpoint } from '../dataplane/dataplane.js';
 import type { AcceptedConnection, BuiltinImage, ContainerContext, RunningContainer, UdpMessage } from '../images/types.js';
+import { startLocalProcess } from './process.js';
 
 /** Lifecycle states of a sandbox. */
 export type SandboxState = 'created' | 'running' | 'stopping' | 'stopped';
@@ -38,6 +39,8 @@ export interface ContainerOutcome {
   /** `running`, or why it is not: the image is unknown, or it failed to start. */
   state: 'running' | 'no-image' | 'failed';
   message?: string;
+  /** For `failed`: the exit code the program ended with. */
+  exitCode?: number;
 }
 
 /** The kube-dns Service address: the tenth address of the service range (as kubeadm and kind set it). */
@@ -100,8 +103,10 @@ export class PodSandbox implements SandboxEndpoint {
   #state: SandboxState = 'created';
   readonly #dataplane: Dataplane;
   readonly #listeners = new Map<string, number>();
-  readonly #servers: { close(): void }[] = [];
+  /** Per container: the sockets the sandbox bound for it (closed when it stops or exits). */
+  readonly #servers = new Map<string, { close(): void }[]>();
   readonly #containers = new Map<string, RunningContainer>();
+  #onExit: ((container: string, code: number) => void) | undefined;
   readonly #lookupImage: (image: string) => BuiltinImage | undefined;
   readonly #logs: string[] = [];
 
@@ -146,26 +151,104 @@ export class PodSandbox implements SandboxEndpoint {
     return this.#listeners.get(`${port}/${protocol}`);
   }
 
-  /** Starts every container of the pod; resolves with what happened to each. */
-  async start(pod: Pod): Promise<ContainerOutcome[]> {
+  /** Makes the sandbox reachable: the data plane delivers to its IPs from now on. */
+  open(): void {
+    if (this.#state !== 'created') return;
     this.#dataplane.addSandbox(this);
     this.#state = 'running';
-    const outcomes: ContainerOutcome[] = [];
-    for (const c of pod.spec.containers) {
-      const image = c.image ?? '';
+  }
+
+  /** Tells `fn` when a container's program ends by itself (not when the kubelet stops it). */
+  onContainerExit(fn: (container: string, code: number) => void): void {
+    this.#onExit = fn;
+  }
+
+  /** Whether a container of the pod has a running program. */
+  isRunning(container: string): boolean {
+    return this.#containers.has(container);
+  }
+
+  /** The running container (for `exec`). */
+  container(name: string): RunningContainer | undefined {
+    return this.#containers.get(name);
+  }
+
+  /**
+   * Starts one container: its built-in image (or, marked with {@link WellKnown.localProcess}, its
+   * command as a real local process). A container whose image podnet does not know runs with no
+   * program (and so never exits); one that fails to start reports the exit code the real program
+   * would have ended with.
+   */
+  async startContainer(pod: Pod, c: Container): Promise<ContainerOutcome> {
+    const image = c.image ?? '';
+    const argv = [...(c.command ?? []), ...(c.args ?? [])];
+    const env = envOf(c.env, (path) => this.#fieldRef(pod, path));
+    const ctx = this.#context(pod, c.name, argv, env);
+    const local = (pod.metadata.annotations?.[WellKnown.localProcess] ?? '').split(',').map((n) => n.trim());
+    try {
+      if (local.includes(c.name)) {
+        this.#containers.set(c.name, await startLocalProcess({ ctx, container: c, loopback: this.loopback, ports: this.ports, listening: (port, protocol, real) => this.#listeners.set(`${port}/${protocol}`, real) }));
+        return { name: c.name, image, state: 'running' };
+      }
       const builtin = this.#lookupImage(image);
-      if (!builtin) {
-        outcomes.push({ name: c.name, image, state: 'no-image', message: `podnet has no built-in image for "${image}": the container runs with no listener` });
-        continue;
-      }
-      try {
-        const env = envOf(c.env, (path) => this.#fieldRef(pod, path));
-        this.#containers.set(c.name, await builtin.start(this.#context(pod, c.name, [...(c.command ?? []), ...(c.args ?? [])], env)));
-        outcomes.push({ name: c.name, image, state: 'running' });
-      } catch (err) {
-        outcomes.push({ name: c.name, image, state: 'failed', message: (err as Error).message });
-      }
+      if (!builtin) return { name: c.name, image, state: 'no-image', message: `podnet has no built-in image for "${image}": the container runs with no listener` };
+      this.#containers.set(c.name, await builtin.start(ctx));
+      return { name: c.name, image, state: 'running' };
+    } catch (err) {
+      this.#release(c.name);
+      const exitCode = (err as { exitCode?: unknown }).exitCode;
+      return { name: c.name, image, state: 'failed', message: (err as Error).message, exitCode: typeof exitCode === 'number' ? exitCode : 1 };
     }
+  }
+
+  /**
+   * Stops a container as the runtime does: SIGTERM, and SIGKILL once `graceMs` has passed
+   * (timed by `timer`). Resolves with the exit code: 0 after a graceful stop, 137 when killed.
+   */
+  async stopContainer(name: string, graceMs: number, timer: (fn: () => void, ms: number) => { cancel(): void }): Promise<number> {
+    const running = this.#containers.get(name);
+    this.#containers.delete(name);
+    if (!running) {
+      this.#release(name);
+      return 0;
+    }
+    let killed = false;
+    await new Promise<void>((resolve) => {
+      const t = timer(() => {
+        killed = true;
+        running.kill?.();
+        resolve();
+      }, graceMs);
+      running.stop().then(
+        () => (t.cancel(), resolve()),
+        () => (t.cancel(), resolve()),
+      );
+    });
+    this.#release(name);
+    return killed ? 137 : 0;
+  }
+
+  /** Closes what the sandbox bound for a container and frees its ports. */
+  #release(container: string): void {
+    for (const s of this.#servers.get(container) ?? []) s.close();
+    this.#servers.delete(container);
+    for (const m of this.ports.mappings()) if (m.owner === container) this.#listeners.delete(`${m.containerPort}/${m.protocol}`);
+    this.ports.releaseAll(container);
+  }
+
+  /** A container's program ended by itself. */
+  #exited(container: string, code: number): void {
+    this.#logs.push(`[${container}] exited with code ${code}`);
+    if (!this.#containers.delete(container)) return;
+    this.#release(container);
+    this.#onExit?.(container, code);
+  }
+
+  /** Starts every container of the pod; resolves with what happened to each. */
+  async start(pod: Pod): Promise<ContainerOutcome[]> {
+    this.open();
+    const outcomes: ContainerOutcome[] = [];
+    for (const c of pod.spec.containers) outcomes.push(await this.startContainer(pod, c));
     return outcomes;
   }
 
@@ -174,11 +257,21 @@ export class PodSandbox implements SandboxEndpoint {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     this.#state = 'stopping';
     this.#dataplane.removeSandbox(this.key);
-    await Promise.allSettled([...this.#containers.values()].map((c) => c.stop()));
-    for (const s of this.#servers) s.close();
+    const running = [...this.#containers.values()];
+    this.#containers.clear();
+    await Promise.allSettled(running.map((c) => (c.kill ? Promise.resolve(c.kill()) : c.stop())));
+    for (const servers of this.#servers.values()) for (const s of servers) s.close();
+    this.#servers.clear();
+    this.#listeners.clear();
     this.ports.releaseAll();
     this.#dataplane.addresses.release(this.loopback);
     this.#state = 'stopped';
+  }
+
+  #serversOf(container: string): { close(): void }[] {
+    let list = this.#servers.get(container);
+    if (!list) this.#servers.set(container, (list = []));
+    return list;
   }
 
   /** The downward API fields the kubelet supports in env (pkg/fieldpath). */
@@ -227,7 +320,7 @@ export class PodSandbox implements SandboxEndpoint {
           const conn: AcceptedConnection = { socket, remoteAddress: peer(socket.remoteAddress), remotePort: socket.remotePort ?? 0 };
           onConnection(conn);
         });
-        this.#servers.push(server);
+        this.#serversOf(containerName).push(server);
         this.#listeners.set(`${port}/TCP`, real);
       },
       listenUdp: async (port, onMessage) => {
@@ -242,7 +335,7 @@ export class PodSandbox implements SandboxEndpoint {
           };
           onMessage(msg);
         });
-        this.#servers.push(socket);
+        this.#serversOf(containerName).push(socket);
         this.#listeners.set(`${port}/UDP`, real);
       },
       dialTcp: async (host, port, options = {}) => {
@@ -259,7 +352,7 @@ export class PodSandbox implements SandboxEndpoint {
         const { reply } = await this.#dataplane.exchangeUdp(origin, local(host) ? this.ips[0]! : host, port, data, options);
         return reply;
       },
-      exit: (code) => this.#logs.push(`[${containerName}] exited with code ${code}`),
+      exit: (code) => this.#exited(containerName, code),
       log: (line) => this.#logs.push(`[${containerName}] ${line}`),
     };
   }
