@@ -11,23 +11,24 @@
  * A pod that arrives with an IP (a snapshot import) keeps it: the address is asked of IPAM as a
  * static request, like the `cni.projectcalico.org/ipAddrs` annotation.
  *
- * Not yet here (see the data-plane issue): real sandboxes and container processes, probes and
- * restarts. Until then a started container counts as ready, as a container without a
- * readiness probe does.
+ * The containers themselves — init containers, probes, restarts with back-off, graceful
+ * termination — are run by a {@link PodWorker} per pod; the kubelet writes the status it reports.
+ * A pod that is done (Succeeded or Failed) keeps its object but gives its sandbox and IP back.
  */
 
 import { createHash } from 'node:crypto';
-import { rfc3339 } from '../core/clock.js';
 import { PodnetError } from '../core/errors.js';
 import { requireKind } from '../api/scheme.js';
-import { WellKnown, type Node, type Pod, type PodCondition, type PodStatus } from '../api/types.js';
+import { WellKnown, type Node, type Pod } from '../api/types.js';
 import { Controller, splitKey } from '../controllers/controller.js';
 import type { NetworkPlugin } from '../../plugins/registry.js';
 import type { CniResult } from '../../plugins/cni/spec.js';
 import { attachPod, detachPod } from '../../plugins/flannel/daemon.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { BuiltinImage } from '../images/types.js';
-import { PodSandbox, type ContainerOutcome } from './sandbox.js';
+import { PodSandbox } from './sandbox.js';
+import { PodWorker } from './pod-worker.js';
+import { canonicalJson } from '../core/json.js';
 
 const POD = requireKind('v1', 'Pod');
 const NODE = requireKind('v1', 'Node');
@@ -43,6 +44,12 @@ export interface Sandbox {
   ips: string[];
   /** The real sandbox (sockets, containers) when the kubelet runs with a data plane. */
   sandbox?: PodSandbox;
+  /** The pod worker running its containers. */
+  worker?: PodWorker;
+  /** Graceful termination has begun. */
+  terminating?: boolean;
+  /** CNI DEL has been done (the pod finished; its object may remain). */
+  released?: boolean;
 }
 
 /** What a kubelet needs to run real sandboxes: the data plane and the built-in images. */
@@ -143,75 +150,68 @@ export class Kubelet extends Controller {
     const entry: Sandbox = { uid: pod.metadata.uid!, containerId, result, ips };
     this.#sandboxes.set(key, entry);
     const runtime = this.#runtime;
-    if (!runtime) return this.#reportRunning(pod, node, ips);
-    const net = runtime.dataplane.nodes.get(this.nodeName);
-    if (net) attachPod(net, key, result);
-    const sandbox = new PodSandbox({ pod, node: this.nodeName, result, cluster: this.ctx.cluster, dataplane: runtime.dataplane, lookupImage: runtime.lookupImage });
-    entry.sandbox = sandbox;
+    let sandbox: PodSandbox | undefined;
+    if (runtime) {
+      const net = runtime.dataplane.nodes.get(this.nodeName);
+      if (net) attachPod(net, key, result);
+      sandbox = new PodSandbox({ pod, node: this.nodeName, result, cluster: this.ctx.cluster, dataplane: runtime.dataplane, lookupImage: runtime.lookupImage });
+      entry.sandbox = sandbox;
+    }
+    const worker = new PodWorker(pod, sandbox, {
+      clock: this.ctx.clock,
+      node: this.nodeName,
+      version: this.ctx.cluster.kubernetesVersion.replace(/^v/, '').split('.').slice(0, 2).join('.'),
+      dataplane: runtime?.dataplane,
+      event: (type, reason, message) => {
+        const current = this.#current(key, entry);
+        if (current) this.ctx.recorder.record(current, type, reason, message, KUBELET, this.nodeName);
+      },
+      changed: () => this.#writeStatus(key, entry),
+      track: (work) => this.trackAsync(key, work),
+    });
+    entry.worker = worker;
     this.trackAsync(
       key,
-      sandbox.start(pod).then((outcomes) => {
-        const current = this.ctx.store.get(POD, pod.metadata.namespace, pod.metadata.name!) as Pod | undefined;
-        if (!current || current.metadata.uid !== pod.metadata.uid || this.#sandboxes.get(key) !== entry) return;
-        for (const o of outcomes) {
-          if (o.state === 'no-image') this.ctx.recorder.record(current, 'Warning', 'ImageNotEmulated', `Container ${o.name}: ${o.message}`, KUBELET, this.nodeName);
-          if (o.state === 'failed') this.ctx.recorder.record(current, 'Warning', 'Failed', `Error: container ${o.name} failed to start: ${o.message}`, KUBELET, this.nodeName);
-        }
-        this.#reportRunning(current, this.#node(), ips, outcomes);
-        this.#publishHostAddresses(current, sandbox);
+      worker.run().then(() => {
+        const current = this.#current(key, entry);
+        if (current && sandbox) this.#publishHostAddresses(current, sandbox);
       }),
     );
   }
 
-  #reportRunning(pod: Pod, node: Node, ips: string[], outcomes?: ContainerOutcome[]): void {
-    const now = rfc3339(this.ctx.clock.now());
-    const hostIP = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+  /** The pod a sandbox entry still belongs to (undefined once it is gone or replaced). */
+  #current(key: string, entry: Sandbox): Pod | undefined {
+    const { namespace, name } = splitKey(key);
+    const pod = this.ctx.store.get(POD, namespace, name) as Pod | undefined;
+    if (!pod || pod.metadata.uid !== entry.uid || this.#sandboxes.get(key) !== entry) return undefined;
+    return pod;
+  }
+
+  /** Writes the pod status as the worker sees it (only when something changed). */
+  #writeStatus(key: string, entry: Sandbox): void {
+    const pod = this.#current(key, entry);
+    if (!pod || !entry.worker) return;
     const old = pod.status ?? {};
-    const restored = old.phase === 'Running' && !!old.podIP;
-    const status: PodStatus = { ...old };
-    if (!restored) {
-      status.phase = 'Running';
-      status.startTime = old.startTime ?? now;
-      status.conditions = mergeConditions(old.conditions ?? [], [
-        { type: 'PodReadyToStartContainers', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'Ready', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'ContainersReady', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-      ]);
-      status.containerStatuses = pod.spec.containers.map((c) => {
-        const failed = outcomes?.find((o) => o.name === c.name && o.state === 'failed');
-        return {
-          name: c.name,
-          image: c.image,
-          imageID: `${c.image ?? ''}@sha256:${createHash('sha256').update(c.image ?? '').digest('hex')}`,
-          containerID: `podnet://${createHash('sha256').update(`${pod.metadata.uid}/${c.name}`).digest('hex')}`,
-          ready: !failed,
-          started: !failed,
-          restartCount: 0,
-          state: failed ? { terminated: { exitCode: 1, reason: 'Error', message: failed.message, startedAt: now, finishedAt: now } } : { running: { startedAt: now } },
-          lastState: {},
-        };
-      });
-      if (outcomes?.some((o) => o.state === 'failed')) {
-        const unready = outcomes.filter((o) => o.state === 'failed').map((o) => o.name);
-        const notReady = { status: 'False' as const, reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` };
-        status.conditions = status.conditions!.map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, ...notReady } : c));
-      }
-    }
+    const status = entry.worker.status(old, this.ctx.clock.now());
+    const hostIP = this.#hostIP();
     if (hostIP) {
       status.hostIP = hostIP;
       status.hostIPs = [{ ip: hostIP }];
     }
-    status.podIP = ips[0];
-    status.podIPs = ips.map((ip) => ({ ip }));
-    if (!status.podIP) delete status.podIP;
-    this.ctx.store.update({ ...pod, status }, { subresource: 'status' });
-    if (!restored) {
-      for (const c of pod.spec.containers) {
-        this.ctx.recorder.record(pod, 'Normal', 'Started', `Started container ${c.name}`, KUBELET, this.nodeName);
-      }
+    if (entry.ips[0]) {
+      status.podIP = entry.ips[0];
+      status.podIPs = entry.ips.map((ip) => ({ ip }));
     }
+    if (canonicalJson(status) === canonicalJson(old)) return;
+    this.ctx.store.update({ ...pod, status }, { subresource: 'status' });
+    if (entry.worker.terminal && entry.sandbox) {
+      // A pod that is done keeps its object but not its sandbox: the IP goes back to IPAM.
+      this.#teardown(key, entry, false);
+    }
+  }
+
+  #hostIP(): string | undefined {
+    return this.#node().status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
   }
 
   /**
@@ -227,39 +227,47 @@ export class Kubelet extends Controller {
   }
 
   #terminate(key: string, pod: Pod): void {
-    const sandbox = this.#sandboxes.get(key);
-    if (sandbox) {
-      for (const c of pod.spec.containers) {
-        this.ctx.recorder.record(pod, 'Normal', 'Killing', `Stopping container ${c.name}`, KUBELET, this.nodeName);
+    const entry = this.#sandboxes.get(key);
+    const remove = (): void => {
+      if (entry && this.#sandboxes.get(key) === entry) this.#teardown(key, entry);
+      // Containers are stopped: the kubelet removes the pod object for good.
+      try {
+        this.ctx.store.delete(POD, pod.metadata.namespace, pod.metadata.name!, { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid! } });
+      } catch (err) {
+        if ((err as PodnetError).code !== 'PODNET_NOT_FOUND' && (err as PodnetError).code !== 'PODNET_CONFLICT') throw err;
       }
-      this.#teardown(key, sandbox);
+    };
+    if (!entry?.worker) return remove();
+    if (entry.terminating) return;
+    entry.terminating = true;
+    for (const r of entry.worker.records) {
+      if (r.state.kind === 'running') this.ctx.recorder.record(pod, 'Normal', 'Killing', `Stopping container ${r.name}`, KUBELET, this.nodeName);
     }
-    // Containers are stopped: the kubelet removes the pod object for good.
-    try {
-      this.ctx.store.delete(POD, pod.metadata.namespace, pod.metadata.name!, {
-        gracePeriodSeconds: 0,
-        preconditions: { uid: pod.metadata.uid! },
-      });
-    } catch (err) {
-      if ((err as PodnetError).code !== 'PODNET_NOT_FOUND' && (err as PodnetError).code !== 'PODNET_CONFLICT') throw err;
-    }
+    const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+    this.trackAsync(key, entry.worker.terminate(grace).then(remove));
   }
 
-  #teardown(key: string, sandbox: Sandbox): void {
+  /** Tears a sandbox down: containers killed, sockets closed, CNI DEL; `forget` drops the entry. */
+  #teardown(key: string, sandbox: Sandbox, forget = true): void {
     const [namespace, name] = key.split('/') as [string, string];
+    sandbox.worker?.kill();
     if (sandbox.sandbox) {
       this.trackAsync(key, sandbox.sandbox.stop());
       const net = this.#runtime?.dataplane.nodes.get(this.nodeName);
       if (net) detachPod(net, key);
+      delete sandbox.sandbox;
     }
-    this.#network.del(this.nodeName, {
-      containerId: sandbox.containerId,
-      netns: '',
-      ifName: 'eth0',
-      args: { IgnoreUnknown: 'true', K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name },
-      path: [],
-    });
-    this.#sandboxes.delete(key);
+    if (!sandbox.released) {
+      sandbox.released = true;
+      this.#network.del(this.nodeName, {
+        containerId: sandbox.containerId,
+        netns: '',
+        ifName: 'eth0',
+        args: { IgnoreUnknown: 'true', K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name },
+        path: [],
+      });
+    }
+    if (forget) this.#sandboxes.delete(key);
   }
 
   override stop(): void {
@@ -289,11 +297,4 @@ function requestedIps(pod: Pod): string[] {
     throw new PodnetError('PODNET_INVALID_ANNOTATION', `${WellKnown.calicoIpAddrs} must be a JSON list of IP addresses, got ${annotation}`);
   }
   return parsed;
-}
-
-function mergeConditions(old: PodCondition[], fresh: PodCondition[]): PodCondition[] {
-  return fresh.map((c) => {
-    const prev = old.find((o) => o.type === c.type);
-    return prev && prev.status === c.status ? { ...c, lastTransitionTime: prev.lastTransitionTime ?? c.lastTransitionTime! } : c;
-  });
 }
