@@ -25,6 +25,10 @@
  *   answers only on `127.0.0.1` unless others are aliased onto `lo0`.)
  *
  * **Ports** ({@link PortMapper}, one per loopback address; TCP and UDP are separate spaces)
+ * - SCTP ports are mapped too, keyed by protocol like the others (SCTP 8080 and TCP 8080 of one
+ *   pod are two mappings), but their real transport is TCP (lib/dataplane/sctp.ts): an SCTP
+ *   port's real port is a *TCP* port, drawn from the same real port space as the pod's TCP ports,
+ *   so SCTP 8080 next to TCP 8080 gets another real port (whichever is mapped first keeps 8080).
  * - A container port at or above the machine's unprivileged port start
  *   (`/proc/sys/net/ipv4/ip_unprivileged_port_start`, 1024 by default) keeps its number when that
  *   port is free on the sandbox's loopback address: 8080 is 8080.
@@ -38,7 +42,9 @@
  *   process would in a real pod, whose containers share one network namespace:
  *   `listen tcp 10.244.1.5:80: bind: address already in use` ({@link PortInUseError}).
  * - The map is visible: {@link PortMapper.entries} gives `{ "10.244.1.5:80/TCP":
- *   "127.244.1.5:10080" }`, the value of the {@link HOST_ADDRESSES_ANNOTATION} annotation.
+ *   "127.244.1.5:10080" }`, the value of the {@link HOST_ADDRESSES_ANNOTATION} annotation
+ *   (an `/SCTP` entry names a real TCP address: connect to it with TCP, framing each message as
+ *   lib/dataplane/sctp.ts does).
  */
 
 import { readFileSync } from 'node:fs';
@@ -209,8 +215,13 @@ export class LoopbackAllocator {
   }
 }
 
-/** A transport protocol whose ports a sandbox maps (core/v1 `Protocol`; SCTP has no Node socket). */
-export type PortProtocol = 'TCP' | 'UDP';
+/** A transport protocol whose ports a sandbox maps (core/v1 `Protocol`). */
+export type PortProtocol = 'TCP' | 'UDP' | 'SCTP';
+
+/** The real transport a protocol's ports are bound with: SCTP rides on TCP (Node has no SCTP socket). */
+export function realTransport(protocol: PortProtocol): 'TCP' | 'UDP' {
+  return protocol === 'UDP' ? 'UDP' : 'TCP';
+}
 
 let cachedUnprivilegedPortStart: number | undefined;
 
@@ -282,8 +293,8 @@ export class PortMapper {
   readonly #mappings = new Map<string, PortMapping>();
   /** Claims whose real port is still being probed. */
   readonly #pending = new Map<string, { owner: string; done: Promise<number> }>();
-  /** Real ports handed out, per protocol (so two container ports never share one). */
-  readonly #real: Record<PortProtocol, Set<number>> = { TCP: new Set(), UDP: new Set() };
+  /** Real ports handed out, per real transport (so two container ports never share one). */
+  readonly #real: Record<'TCP' | 'UDP', Set<number>> = { TCP: new Set(), UDP: new Set() };
 
   constructor(options: PortMapperOptions) {
     this.loopback = assertLoopback(options.loopback, 'bind');
@@ -301,8 +312,8 @@ export class PortMapper {
     if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) {
       throw new PodnetError('PODNET_INVALID_PORT', `${containerPort} is not a valid port number: must be between 1 and 65535, inclusive`);
     }
-    if (protocol !== 'TCP' && protocol !== 'UDP') {
-      throw new PodnetError('PODNET_UNSUPPORTED_PROTOCOL', `protocol ${JSON.stringify(protocol)} cannot be mapped: supported values: "TCP", "UDP"`);
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') {
+      throw new PodnetError('PODNET_UNSUPPORTED_PROTOCOL', `protocol ${JSON.stringify(protocol)} cannot be mapped: supported values: "SCTP", "TCP", "UDP"`);
     }
     const key = `${containerPort}/${protocol}`;
     const held = this.#mappings.get(key) ?? this.#pending.get(key);
@@ -338,7 +349,7 @@ export class PortMapper {
     const m = this.#mappings.get(key);
     if (!m) return false;
     this.#mappings.delete(key);
-    this.#real[protocol].delete(m.realPort);
+    this.#real[realTransport(protocol)].delete(m.realPort);
     return true;
   }
 
@@ -372,7 +383,7 @@ export class PortMapper {
 
   /** Picks and reserves the real port for a claim. */
   async #choose(containerPort: number, protocol: PortProtocol): Promise<number> {
-    const taken = this.#real[protocol];
+    const taken = this.#real[realTransport(protocol)];
     const candidates: number[] = [];
     if (containerPort >= this.#unprivilegedStart) candidates.push(containerPort);
     else if (containerPort + PRIVILEGED_PORT_OFFSET <= 65535) candidates.push(containerPort + PRIVILEGED_PORT_OFFSET);
@@ -402,7 +413,7 @@ export class PortMapper {
   /** Binds `port` (0: any) on the loopback address and closes again; the bound port, or undefined if taken. */
   async #probe(port: number, protocol: PortProtocol): Promise<number | undefined> {
     try {
-      if (protocol === 'TCP') {
+      if (realTransport(protocol) === 'TCP') {
         const server = await this.#sockets.listenTcp({ host: this.loopback, port });
         const bound = boundPort(server);
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -6,7 +6,8 @@
  *
  * Timeouts are the kernel's defaults (net.netfilter.nf_conntrack_*_timeout*): TCP established
  * 432000 s (kube-proxy sets 86400 s), UDP 30 s, and 120 s once a UDP flow has seen replies
- * ("stream").
+ * ("stream"). SCTP entries carry the SCTP state machine's state (nf_conntrack_proto_sctp.c) with
+ * its per-state timeout (Documentation/networking/nf_conntrack-sysctl.rst, Linux 6.3 and later).
  */
 
 import { systemClock, type Clock } from '../core/clock.js';
@@ -23,6 +24,21 @@ export interface FlowTuple {
 /** The states `conntrack -L` shows. */
 export type ConntrackState = 'NEW' | 'ESTABLISHED' | 'UNREPLIED' | 'ASSURED';
 
+/** The states of an SCTP entry (nf_conntrack_proto_sctp.c `sctp_conntrack_names`). */
+export type SctpConntrackState = 'CLOSED' | 'COOKIE_WAIT' | 'COOKIE_ECHOED' | 'ESTABLISHED' | 'SHUTDOWN_SENT' | 'SHUTDOWN_RECD' | 'SHUTDOWN_ACK_SENT' | 'HEARTBEAT_SENT';
+
+/** Seconds an SCTP entry lives in each state (`nf_conntrack_sctp_timeout_*` defaults). */
+export const SCTP_CONNTRACK_TIMEOUTS: Record<SctpConntrackState, number> = {
+  CLOSED: 10,
+  COOKIE_WAIT: 3,
+  COOKIE_ECHOED: 3,
+  ESTABLISHED: 210,
+  SHUTDOWN_SENT: 3,
+  SHUTDOWN_RECD: 3,
+  SHUTDOWN_ACK_SENT: 3,
+  HEARTBEAT_SENT: 30,
+};
+
 /** One tracked flow. */
 export interface ConntrackEntry {
   original: FlowTuple;
@@ -32,6 +48,8 @@ export interface ConntrackEntry {
   /** Milliseconds of the cluster clock when the entry expires. */
   expiresAt: number;
   mark: number;
+  /** For SCTP: the SCTP state machine's state, which `conntrack -L` prints. */
+  sctpState?: SctpConntrackState;
   /** What the flow was decided to be, kept for replays and traces. */
   verdict?: unknown;
 }
@@ -41,7 +59,8 @@ export const CONNTRACK_TIMEOUTS = {
   tcpEstablished: 86_400,
   udp: 30,
   udpStream: 120,
-  sctpEstablished: 432_000,
+  /** 210 s since Linux 6.3 (hb_interval * path_max_retrans + rto_max); 432000 s before. */
+  sctpEstablished: SCTP_CONNTRACK_TIMEOUTS.ESTABLISHED,
 } as const;
 
 function key(t: FlowTuple): string {
@@ -67,6 +86,7 @@ export class Conntrack {
       state: original.protocol === 'UDP' ? 'UNREPLIED' : 'ESTABLISHED',
       expiresAt: this.#clock.now() + this.#timeoutSeconds(original.protocol, false) * 1000,
       mark,
+      ...(original.protocol === 'SCTP' ? { sctpState: 'ESTABLISHED' as const } : {}),
       ...(verdict !== undefined ? { verdict } : {}),
     };
     this.#byOriginal.set(key(original), entry);
@@ -88,7 +108,15 @@ export class Conntrack {
   touch(entry: ConntrackEntry, direction: 'original' | 'reply'): void {
     if (direction === 'reply' && entry.state === 'UNREPLIED') entry.state = 'ASSURED';
     const stream = entry.state === 'ASSURED';
-    entry.expiresAt = this.#clock.now() + this.#timeoutSeconds(entry.original.protocol, stream) * 1000;
+    const seconds = entry.sctpState ? SCTP_CONNTRACK_TIMEOUTS[entry.sctpState] : this.#timeoutSeconds(entry.original.protocol, stream);
+    entry.expiresAt = this.#clock.now() + seconds * 1000;
+  }
+
+  /** Moves an SCTP entry to another state of the SCTP state machine, with that state's timeout. */
+  setSctpState(entry: ConntrackEntry, state: SctpConntrackState): void {
+    if (entry.original.protocol !== 'SCTP') return;
+    entry.sctpState = state;
+    entry.expiresAt = this.#clock.now() + SCTP_CONNTRACK_TIMEOUTS[state] * 1000;
   }
 
   /** Forgets an entry (a closed TCP connection, `conntrack -D`). */
@@ -123,9 +151,9 @@ export class Conntrack {
         const proto = e.original.protocol.toLowerCase();
         const num = proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 132;
         const ttl = Math.max(0, Math.round((e.expiresAt - now) / 1000));
-        const state = e.original.protocol === 'TCP' ? ' ESTABLISHED' : '';
+        const state = e.original.protocol === 'TCP' ? ' ESTABLISHED' : e.sctpState ? ` ${e.sctpState}` : '';
         const t = (x: FlowTuple) => `src=${x.src} dst=${x.dst} sport=${x.sport} dport=${x.dport}`;
-        const flags = e.state === 'UNREPLIED' ? ' [UNREPLIED]' : e.state === 'ASSURED' || e.original.protocol === 'TCP' ? ' [ASSURED]' : '';
+        const flags = e.state === 'UNREPLIED' ? ' [UNREPLIED]' : e.state === 'ASSURED' || e.original.protocol !== 'UDP' ? ' [ASSURED]' : '';
         return `${proto.padEnd(8)} ${num} ${ttl}${state} ${t(e.original)}${e.state === 'UNREPLIED' ? ' [UNREPLIED]' : ''} ${t(e.reply)}${flags === ' [UNREPLIED]' ? '' : flags} mark=${e.mark} use=1`;
       })
       .join('\n') + (this.#byOriginal.size ? '\n' : '');
@@ -133,7 +161,7 @@ export class Conntrack {
 
   #timeoutSeconds(protocol: FlowTuple['protocol'], stream: boolean): number {
     if (protocol === 'UDP') return stream ? CONNTRACK_TIMEOUTS.udpStream : CONNTRACK_TIMEOUTS.udp;
-    if (protocol === 'SCTP') return CONNTRACK_TIMEOUTS.sctpEstablished;
+    if (protocol === 'SCTP') return SCTP_CONNTRACK_TIMEOUTS.ESTABLISHED;
     return CONNTRACK_TIMEOUTS.tcpEstablished;
   }
 

@@ -8,6 +8,8 @@
  * sees the source address Kubernetes would show it, mapped back to its virtual IP. A dropped flow
  * fails as the kernel's would: after a timeout (ETIMEDOUT; the emulated timeout is an option so
  * tests can shorten it); a rejected one fails at once (ECONNREFUSED / EHOSTUNREACH).
+ *
+ * An SCTP flow is decided as SCTP and carried over a real TCP connection (lib/dataplane/sctp.ts).
  */
 
 import type { Socket } from 'node:net';
@@ -21,6 +23,7 @@ import { Conntrack, type FlowTuple } from './conntrack.js';
 import { NodeNetwork } from './node.js';
 import { Pipeline, type Attachment, type FlowDecision, type FlowOrigin } from './pipeline.js';
 import { LoopbackAllocator } from './addressing.js';
+import { SctpAssociation, trackAssociation } from './sctp.js';
 
 /** A flow that did not get through, with the errno a real socket would report. */
 export class FlowError extends PodnetError {
@@ -42,8 +45,8 @@ export interface SandboxEndpoint {
   readonly ips: readonly string[];
   /** The loopback address its sockets use. */
   readonly loopback: string;
-  /** The real port a container port listens on, if something listens there. */
-  listeningPort(port: number, protocol: 'TCP' | 'UDP'): number | undefined;
+  /** The real port a container port listens on, if something listens there (SCTP: a TCP port). */
+  listeningPort(port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): number | undefined;
 }
 
 /** Options of {@link Dataplane}. */
@@ -158,7 +161,7 @@ export class Dataplane {
   }
 
   /** Decides a flow and resolves where its bytes go, or fails as a socket would. */
-  async #route(origin: FlowOrigin, dst: string, dport: number, protocol: 'TCP' | 'UDP', timeoutMs?: number) {
+  async #route(origin: FlowOrigin, dst: string, dport: number, protocol: FlowTuple['protocol'], timeoutMs?: number) {
     const tuple: FlowTuple = { protocol, src: this.#sourceOf(origin), sport: this.#nextEphemeralPort(), dst, dport };
     const decision = this.pipeline.decide(origin, tuple);
     if (decision.verdict === 'DROP') {
@@ -193,6 +196,19 @@ export class Dataplane {
     const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'TCP', options.timeoutMs);
     const socket = await this.sockets.connectTcp({ host: loopback, port: realPort, localAddress: source, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
     return { socket, decision };
+  }
+
+  /**
+   * Opens an SCTP association from a pod (or node) to a virtual address, through the data plane:
+   * decided as SCTP, carried over a real TCP connection; the flow's conntrack entries move to
+   * CLOSED when it ends.
+   */
+  async dialSctp(origin: FlowOrigin, dst: string, dport: number, options: { timeoutMs?: number } = {}): Promise<{ association: SctpAssociation; decision: FlowDecision }> {
+    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'SCTP', options.timeoutMs);
+    const socket = await this.sockets.connectTcp({ host: loopback, port: realPort, localAddress: source, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    const association = new SctpAssociation(socket, { localAddress: decision.original.src, localPort: socket.localPort ?? 0, remoteAddress: dst, remotePort: dport });
+    trackAssociation(association, decision, this.nodes);
+    return { association, decision };
   }
 
   /** Sends one UDP datagram from a pod and resolves with the first answer. */

@@ -11,19 +11,30 @@
  *   `/echo`, `/exit`, `/healthz`, `/readyz`, `/hostname`, `/hostName`, `/redirect`, `/shell`,
  *   `/upload`, `/shutdown`; UDP on `--udp-port` (8081) answering `hostname`, `echo <msg>` and
  *   `clientip` (the command is trimmed and lower-cased first, so echoed text comes back lower
- *   case); `/healthz` is 200 only once the UDP server runs.
+ *   case); `/healthz` is 200 only once the UDP (or SCTP) server runs. With `--sctp-port`, an SCTP
+ *   server answers the UDP server's commands: one message per association, answered, then the
+ *   association is closed (a client that closes without sending ends netexec: `log.Fatalf`).
+ *   `/dial?protocol=sctp` sends `request` as one SCTP message and returns the answer.
  * - `serve-hostname/serve_hostname.go`: the hostname over HTTP (default), raw TCP (`--tcp`) or
  *   UDP (`--udp`) on `--port` (9376); HTTP cannot be combined with TCP/UDP (`--http=false`).
  * - `porter/porter.go`: for each `SERVE_PORT_<n>` / `SERVE_TLS_PORT_<n>` variable, HTTP / HTTPS
- *   on port n answering the variable's value to any request (`--json-response` wraps it).
+ *   on port n answering the variable's value to any request (`--json-response` wraps it); for
+ *   `SERVE_SCTP_PORT_<n>`, the value as one SCTP message to each association.
  * - `connect/connect.go`: `connect host:port [--timeout=1s] [--protocol=tcp|udp|sctp]
- *   [--udp-data=hostname]` exits 0 on success and 1 on any failure, printing `TIMEOUT`,
- *   `REFUSED`, `DNS: …`, `OTHER: …` or `UNKNOWN: …` on stderr. Usable as the container's command
- *   and through `exec` (exec probes, `podnet exec`).
+ *   [--udp-data=hostname] [--sctp-data=hostname]` exits 0 on success and 1 on any failure,
+ *   printing `TIMEOUT`, `REFUSED`, `DNS: …`, `OTHER: …` or `UNKNOWN: …` on stderr. SCTP sends
+ *   `<sctp-data>\n` and waits for one answer; every failure but the deadline is `OTHER: <errno
+ *   text>` (a refused association is `OTHER: connection refused`, not `REFUSED`), and without
+ *   `--timeout` the deadline is `time.After(0)`, which always wins: `TIMEOUT`. Usable as the
+ *   container's command and through `exec` (exec probes, `podnet exec`).
  * - `pause/pause.go`: waits to be stopped.
  *
- * What podnet cannot do is said, not faked: SCTP is not emulated (`--sctp-port` is ignored with a
- * log line, `/dial?protocol=sctp` and `connect --protocol=sctp` fail), `/shell` answers the error a
+ * SCTP goes through the sandbox's `listenSctp` / `dialSctp` (carried over TCP, message boundaries
+ * kept: lib/dataplane/sctp.ts); a context without them gets `protocol not supported`, as on a
+ * node without the sctp module. Upstream's SCTP server takes one association at a time; here they
+ * are served side by side.
+ *
+ * What podnet cannot do is said, not faked: `/shell` answers the error a
  * container without `/bin/sh` gives, and TLS (`--tls-cert-file`, `SERVE_TLS_PORT_<n>`) uses a
  * certificate podnet generates for localhost, the hostname and the pod IPs instead of reading the
  * image's files.
@@ -62,6 +73,7 @@ import {
 } from './golang.js';
 import { imageBaseName, parseImageReference } from './reference.js';
 import type { BuiltinImage, ContainerContext, RunningContainer } from './types.js';
+import type { SctpAssociation } from '../dataplane/sctp.js';
 
 /** The image's name in messages. */
 const IMAGE = 'agnhost';
@@ -149,6 +161,7 @@ const CONNECT_FLAGS: Record<string, FlagSpec> = {
   timeout: { kind: 'duration', default: 0 },
   protocol: { kind: 'string', default: 'tcp' },
   'udp-data': { kind: 'string', default: 'hostname' },
+  'sctp-data': { kind: 'string', default: 'hostname' },
 };
 
 /** The result of a command run to completion (a `connect`, an exec). */
@@ -241,8 +254,7 @@ export async function agnhostConnect(ctx: ContainerContext, args: readonly strin
     case 'udp':
       return connectUdp(ctx, dest, timeoutMs, flags.values['udp-data'] as string, fail);
     case 'sctp':
-      // What connect.go prints when the node cannot open an SCTP socket: podnet has no SCTP.
-      return fail(`OTHER: dial sctp ${dest}: socket: protocol not supported\n`);
+      return connectSctp(ctx, dest, timeoutMs, flags.values['sctp-data'] as string, fail);
     default:
       // fmt.Fprint(os.Stderr, "Unsupported protocol\n", protocol): the operands are concatenated.
       return fail(`Unsupported protocol\n${protocol}`);
@@ -369,10 +381,11 @@ async function netexec(ctx: ContainerContext, args: readonly string[]): Promise<
     ctx.log(`Started UDP server on port  ${udpPort}`);
     state.ready = true;
   }
-  if (sctpPort !== -1) ctx.log(`podnet: SCTP is not emulated; --sctp-port=${sctpPort} is ignored`);
 
   await proc.serveHttp(httpPort, (req, res) => netexecHandler(proc, state, override, req, res), { tls: tlsCert !== '' });
   ctx.log(`Started HTTP server on port ${httpPort}`);
+  // After HTTP, so that HTTP keeps its port number when both use the same one (SCTP rides on TCP).
+  if (sctpPort !== -1) await netexecSctp(proc, sctpPort, state);
 
   return {
     async stop() {
@@ -551,7 +564,7 @@ async function dialHandler(ctx: ContainerContext, r: GoRequest, res: AnyResponse
 
   const dialer = async (): Promise<string> => {
     if (proto === 'udp') return dialUDP(ctx, request, target, portNumber);
-    if (proto === 'sctp') throw new Error('sctp dial failed. err:socket: protocol not supported');
+    if (proto === 'sctp') return dialSCTP(ctx, request, target, portNumber);
     return dialHTTP(ctx, request, target, portNumber);
   };
   const errors: string[] = [];
@@ -725,11 +738,211 @@ async function porter(ctx: ContainerContext, args: readonly string[]): Promise<R
   const pending: Promise<void>[] = [];
   for (const [key, value] of Object.entries(ctx.env)) {
     if (key.startsWith('SERVE_PORT_')) pending.push(serve(key.slice('SERVE_PORT_'.length), value, false));
-    else if (key.startsWith('SERVE_SCTP_PORT_')) ctx.log(`podnet: SCTP is not emulated; ${key} is ignored`);
+    else if (key.startsWith('SERVE_SCTP_PORT_')) pending.push(porterSctp(proc, key, value));
     else if (key.startsWith('SERVE_TLS_PORT_')) pending.push(serve(key.slice('SERVE_TLS_PORT_'.length), value, true));
   }
   await Promise.all(pending);
   return proc.handle((argv) => agnhostExec(ctx, argv));
+}
+
+// --- SCTP --------------------------------------------------------------------------------------
+
+/** Go's text of the errno behind a failed SCTP dial, read or write (`syscall.Errno.Error()`). */
+function sctpErrorText(e: unknown): string {
+  const err = e as { errno?: string; code?: string; message?: string };
+  switch (err?.errno ?? err?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'EHOSTUNREACH':
+      return 'no route to host';
+    case 'ENETUNREACH':
+      return 'network is unreachable';
+    case 'ECONNRESET':
+      return 'connection reset by peer';
+    case 'EPIPE':
+      return 'broken pipe';
+    case 'EINVAL':
+      return 'invalid argument';
+    case 'PODNET_SCTP_CLOSED':
+      return /aborted/.test(err.message ?? '') ? 'connection reset by peer' : 'EOF';
+  }
+  return err?.message ?? String(e);
+}
+
+/** Whether a failed dial was a flow the data plane dropped (the INITs went unanswered). */
+function sctpDropped(e: unknown): boolean {
+  const err = e as { errno?: string; code?: string; name?: string };
+  return err?.errno === 'ETIMEDOUT' || err?.code === 'ETIMEDOUT' || err?.code === 'PODNET_TIMEOUT' || err?.name === 'TimeoutError';
+}
+
+/** netexec's startSCTPServer: one message per association, answered as the UDP server answers, then closed. */
+async function netexecSctp(proc: ContainerProcess, port: number, state: NetexecState): Promise<void> {
+  const ctx = proc.ctx;
+  if (!ctx.listenSctp) {
+    ctx.log(`Error occurred: failed to create listener for SCTP address :${port}:protocol not supported`);
+    exitSoon(proc, 1);
+    return;
+  }
+  await ctx.listenSctp(port, (association) => {
+    if (!proc.running) {
+      association.abort();
+      return;
+    }
+    proc.track(association.carrier);
+    const client = joinHostPort(association.remoteAddress, association.remotePort);
+    association.receive().then(
+      (message) => {
+        // conn.Read into a 1024-byte buffer: a longer message is cut there.
+        const text = message.subarray(0, 1024).toString('utf8').trim().toLowerCase();
+        if (text === 'hostname') {
+          ctx.log('Sending SCTP hostName response');
+          association.send(ctx.hostname);
+        } else if (text.startsWith('echo ')) {
+          const resp = text.slice(5);
+          ctx.log(`Echoing ${resp} to SCTP client ${client}`);
+          association.send(resp);
+        } else if (text === 'clientip') {
+          ctx.log(`Sending clientip back to SCTP client ${client}`);
+          association.send(client);
+        } else if (text.length > 0) {
+          ctx.log(`Unknown SCTP command received from ${client}: ${text}`);
+        }
+        association.close();
+      },
+      (e: unknown) => {
+        // assertNoError → log.Fatalf: netexec ends with exit code 1.
+        if (!proc.running) return;
+        ctx.log(`Error occurred: failed to read from SCTP client ${client}:${sctpErrorText(e)}`);
+        proc.exit(1);
+      },
+    );
+  });
+  ctx.log('Started SCTP server');
+  state.ready = true;
+}
+
+/** porter's serveSCTPPort: the value, as one message, to every association. */
+async function porterSctp(proc: ContainerProcess, key: string, value: string): Promise<void> {
+  const ctx = proc.ctx;
+  const port = key.slice('SERVE_SCTP_PORT_'.length);
+  if (!ctx.listenSctp) {
+    ctx.log(`podnet: this sandbox cannot carry SCTP; ${key} is ignored`);
+    return;
+  }
+  if (!/^\d+$/.test(port) || Number(port) > 65535) {
+    ctx.log(`Sctp: failed to resolve address. error:${/^\d+$/.test(port) ? `address ${port}: invalid port` : `lookup tcp/${port}: unknown port`}`);
+    exitSoon(proc, 1);
+    return;
+  }
+  try {
+    await ctx.listenSctp(Number(port), (association) => {
+      if (!proc.running) {
+        association.abort();
+        return;
+      }
+      proc.track(association.carrier);
+      ctx.log('Sending response');
+      try {
+        association.send(value);
+        ctx.log('Response sent');
+      } catch (e) {
+        ctx.log(`Failed to send response ${sctpErrorText(e)}`);
+      }
+      association.close();
+    });
+  } catch (e) {
+    ctx.log(`Failed to listen SCTP. error:${(e as Error).message}`);
+    exitSoon(proc, 1);
+    return;
+  }
+  ctx.log('Started SCTP server');
+}
+
+/**
+ * connect.go's connectSCTP: dial, send `<data>\n`, read one answer, close — raced against
+ * `time.After(timeout)`.
+ */
+async function connectSctp(ctx: ContainerContext, dest: string, timeoutMs: number, data: string, fail: (s: string) => CommandResult): Promise<CommandResult> {
+  let host: string;
+  let port: string;
+  try {
+    ({ host, port } = splitHostPort(dest));
+  } catch (e) {
+    return fail(`DNS: ${(e as Error).message}\n`);
+  }
+  const bad = checkPort('tcp', port);
+  if (bad) return fail(`DNS: ${bad}\n`);
+  // podnet's own limit comes first: a context that cannot carry SCTP says so whatever the timeout.
+  if (!ctx.dialSctp) return fail('OTHER: protocol not supported\n');
+  // time.After(0) is ready before the dialing goroutine can finish: the select picks it.
+  if (timeoutMs <= 0) return fail('TIMEOUT\n');
+  const dialSctp = ctx.dialSctp.bind(ctx);
+  // os.Exit after the deadline closes whatever the goroutine still holds.
+  let late = false;
+  let held: SctpAssociation | undefined;
+  const attempt = async (): Promise<void> => {
+    const association = await dialSctp(host, Number(port), { timeoutMs });
+    if (late) return association.close();
+    held = association;
+    try {
+      association.send(`${data}\n`);
+      await association.receive();
+    } finally {
+      association.close();
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => {
+      late = true;
+      held?.close();
+      resolve('deadline');
+    }, timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([attempt().then(() => 'done' as const), deadline]);
+    return outcome === 'deadline' ? fail('TIMEOUT\n') : { exitCode: 0, stdout: '', stderr: '' };
+  } catch (e) {
+    // The data plane gives up on a dropped flow no later than the deadline: the deadline's answer.
+    if (sctpDropped(e)) return fail('TIMEOUT\n');
+    if ((e as { code?: string }).code === 'ENOTFOUND') return fail(`DNS: lookup ${host}: no such host\n`);
+    return fail(`OTHER: ${sctpErrorText(e)}\n`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * netexec's dialSCTP: `request` as one message, the answer (up to 1024 bytes) back. The sctp
+ * package cannot set a read deadline (SetReadDeadline is EOPNOTSUPP, and netexec ignores that),
+ * so a peer that never answers keeps the request waiting, as upstream.
+ */
+async function dialSCTP(ctx: ContainerContext, request: string, host: string, port: number): Promise<string> {
+  if (!ctx.dialSctp) throw new Error('sctp dial failed. err:protocol not supported');
+  let association: SctpAssociation;
+  try {
+    association = await ctx.dialSctp(host, port);
+  } catch (e) {
+    throw new Error(`sctp dial failed. err:${sctpErrorText(e)}`);
+  }
+  try {
+    try {
+      association.send(request);
+    } catch (e) {
+      throw new Error(`sctp connection write failed. err:${sctpErrorText(e)}`);
+    }
+    let answer: Buffer;
+    try {
+      answer = await association.receive();
+    } catch (e) {
+      throw new Error(`reading from sctp connection failed. err:'${sctpErrorText(e)}'`);
+    }
+    return answer.subarray(0, 1024).toString('utf8');
+  } finally {
+    association.close();
+  }
 }
 
 // --- the image ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
  */
 
 import type { Socket } from 'node:net';
+import type { SctpAssociation } from '../dataplane/sctp.js';
 
 /** A datagram received by a UDP listener, and the way to answer it. */
 export interface UdpMessage {
@@ -50,6 +51,15 @@ export interface ContainerContext {
   listenUdp(port: number, onMessage: (msg: UdpMessage) => void): Promise<void>;
   /** Opens a TCP connection from this pod to a virtual address, through the data plane. */
   dialTcp(host: string, port: number, options?: { timeoutMs?: number }): Promise<DialedConnection>;
+  /**
+   * Listens on a container port (SCTP); each association the pod accepts is handed over whole
+   * (message boundaries kept; carried over a real TCP connection, see lib/dataplane/sctp.ts).
+   * Absent in a context that cannot carry SCTP: an image then fails as it would on a node
+   * without the kernel's sctp module (`protocol not supported`).
+   */
+  listenSctp?(port: number, onAssociation: (association: SctpAssociation) => void): Promise<void>;
+  /** Opens an SCTP association from this pod to a virtual address, through the data plane. Absent as {@link listenSctp} is. */
+  dialSctp?(host: string, port: number, options?: { timeoutMs?: number }): Promise<SctpAssociation>;
   /** Sends one UDP request from this pod and waits for one answer, through the data plane. */
   exchangeUdp(host: string, port: number, data: Buffer | string, options?: { timeoutMs?: number }): Promise<Buffer>;
   /** Ends the container with an exit code (as agnhost netexec's /exit does). */

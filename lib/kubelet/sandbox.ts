@@ -17,6 +17,7 @@ import { nthAddress, formatIP, mustParseCIDR } from '../core/ipnet.js';
 import type { CniResult, CniRoute } from '../../plugins/cni/spec.js';
 import { PortMapper } from '../dataplane/addressing.js';
 import type { Dataplane, SandboxEndpoint } from '../dataplane/dataplane.js';
+import { SctpAssociation } from '../dataplane/sctp.js';
 import type { AcceptedConnection, BuiltinImage, ContainerContext, RunningContainer, UdpMessage } from '../images/types.js';
 import { startLocalProcess } from './process.js';
 
@@ -147,7 +148,7 @@ export class PodSandbox implements SandboxEndpoint {
   }
 
   /** The real port a container port listens on. */
-  listeningPort(port: number, protocol: 'TCP' | 'UDP'): number | undefined {
+  listeningPort(port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): number | undefined {
     return this.#listeners.get(`${port}/${protocol}`);
   }
 
@@ -347,6 +348,26 @@ export class PodSandbox implements SandboxEndpoint {
         }
         const { socket } = await this.#dataplane.dialTcp(origin, host, port, options);
         return { socket };
+      },
+      listenSctp: async (port, onAssociation) => {
+        // SCTP's real transport is TCP: the port maps to a real TCP port of its own.
+        const real = await this.ports.map(port, 'SCTP', containerName);
+        const server = await this.#dataplane.sockets.listenTcp({ host: this.loopback, port: real });
+        server.on('connection', (socket: Socket) => {
+          onAssociation(new SctpAssociation(socket, { localAddress: this.ips[0]!, localPort: port, remoteAddress: peer(socket.remoteAddress), remotePort: socket.remotePort ?? 0 }));
+        });
+        this.#serversOf(containerName).push(server);
+        this.#listeners.set(`${port}/SCTP`, real);
+      },
+      dialSctp: async (host, port, options = {}) => {
+        if (local(host)) {
+          const real = this.listeningPort(port, 'SCTP');
+          if (real === undefined) throw Object.assign(new Error(`dial sctp ${host}:${port}: connection refused`), { code: 'ECONNREFUSED' });
+          const socket = await this.#dataplane.sockets.connectTcp({ host: this.loopback, port: real, localAddress: this.loopback });
+          return new SctpAssociation(socket, { localAddress: this.ips[0]!, localPort: socket.localPort ?? 0, remoteAddress: host, remotePort: port });
+        }
+        const { association } = await this.#dataplane.dialSctp(origin, host, port, options);
+        return association;
       },
       exchangeUdp: async (host, port, data, options = {}) => {
         const { reply } = await this.#dataplane.exchangeUdp(origin, local(host) ? this.ips[0]! : host, port, data, options);
