@@ -15,7 +15,7 @@ import { SeededRng } from './core/rng.js';
 import type { KubeObject } from './api/meta.js';
 import { KINDS, FIRST_KINDS, resolveKind, type KindInfo } from './api/scheme.js';
 import type { ClusterSpec } from './api/cluster.js';
-import { WellKnown, type Node } from './api/types.js';
+import { WellKnown, type Node, type Pod } from './api/types.js';
 import { ObjectStore, type DeleteOptions, type ListOptions, type WatchEvent, type WatchOptions } from './apiserver/store.js';
 import { defaulting } from './apiserver/defaults.js';
 import { validation } from './apiserver/validation/index.js';
@@ -38,6 +38,8 @@ import { defaultClusterSpec, nodeLabels } from './topology/cluster.js';
 import { adoptSnapshotNodes, loadTopologyFiles, type Topology } from './topology/load.js';
 import type { SourcedObject } from './topology/manifests.js';
 import { applyPatch, withLastApplied } from './kubectl/apply.js';
+import { ExecStartError, type ExecResult } from './exec/index.js';
+import { selectContainer } from './exec/target.js';
 
 /** Options for starting a cluster. */
 export interface ClusterOptions {
@@ -389,6 +391,23 @@ export class Cluster {
   /** The kubelet of a node. */
   kubelet(node: string): Kubelet | undefined {
     return this.#kubelets.get(node);
+  }
+
+  /**
+   * Runs a command in a pod's container, as `kubectl exec` does (see lib/exec): the container is
+   * `options.container`, else the `kubectl.kubernetes.io/default-container` annotation's, else the
+   * first. Resolves with the exit code and output; rejects with a {@link PodnetError} when the
+   * pod or container does not exist or is not running, or the image has no such program.
+   */
+  async exec(namespace: string, pod: string, options: { container?: string; argv: readonly string[]; stdin?: Buffer }): Promise<ExecResult & { container: string; notice?: string }> {
+    this.#requireRunning();
+    const object = this.store.get(resolveKind('pods'), namespace, pod) as Pod | undefined;
+    if (!object) throw new PodnetError('PODNET_NOT_FOUND', `pods "${pod}" not found`);
+    const target = selectContainer(object, options.container, 'kubectl');
+    const sandbox = this.#kubelets.get(object.spec.nodeName!)?.sandbox(`${namespace}/${pod}`);
+    if (!sandbox) throw new ExecStartError('PODNET_CONTAINER_NOT_RUNNING', `container not found (${JSON.stringify(target.container)})`, 400, 'BadRequest');
+    const result = await sandbox.exec(target.container, options.argv, options.stdin);
+    return { ...result, ...target };
   }
 
   #requireRunning(): void {

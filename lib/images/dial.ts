@@ -29,8 +29,9 @@ export class DialFailure extends Error {
 /** Classifies an error from `ctx.dialTcp` / `ctx.exchangeUdp`. */
 export function classifyDialError(e: unknown): DialFailure {
   if (e instanceof DialFailure) return e;
-  const err = e as { code?: string; name?: string; message?: string };
-  switch (err?.code) {
+  const err = e as { code?: string; errno?: unknown; name?: string; message?: string };
+  // The data plane's FlowError carries the socket errno next to its PODNET_FLOW_FAILED code.
+  switch (typeof err?.errno === 'string' ? err.errno : err?.code) {
     case 'ETIMEDOUT':
     case 'PODNET_TIMEOUT':
       return new DialFailure('timeout', 'i/o timeout', { cause: e });

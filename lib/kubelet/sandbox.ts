@@ -20,6 +20,7 @@ import type { Dataplane, SandboxEndpoint } from '../dataplane/dataplane.js';
 import { SctpAssociation } from '../dataplane/sctp.js';
 import type { AcceptedConnection, BuiltinImage, ContainerContext, RunningContainer, UdpMessage } from '../images/types.js';
 import { startLocalProcess } from './process.js';
+import { etcHosts, ExecStartError, runCommand, toolboxFor, type ExecContext, type ExecResult } from '../exec/index.js';
 
 /** Lifecycle states of a sandbox. */
 export type SandboxState = 'created' | 'running' | 'stopping' | 'stopped';
@@ -101,12 +102,16 @@ export class PodSandbox implements SandboxEndpoint {
   readonly resolvConf: string;
   readonly hostname: string;
   readonly fqdn: string | undefined;
+  /** The pod's /etc/hosts as the kubelet writes it (lib/exec/hosts.ts). */
+  readonly hosts: string;
   #state: SandboxState = 'created';
   readonly #dataplane: Dataplane;
   readonly #listeners = new Map<string, number>();
   /** Per container: the sockets the sandbox bound for it (closed when it stops or exits). */
   readonly #servers = new Map<string, { close(): void }[]>();
   readonly #containers = new Map<string, RunningContainer>();
+  /** Per started container: its image and network context, for `exec`. */
+  readonly #execTargets = new Map<string, { image: string; ctx: ContainerContext }>();
   #onExit: ((container: string, code: number) => void) | undefined;
   readonly #lookupImage: (image: string) => BuiltinImage | undefined;
   readonly #logs: string[] = [];
@@ -134,6 +139,13 @@ export class PodSandbox implements SandboxEndpoint {
     const names = podHostname(pod, options.cluster);
     this.hostname = names.hostname;
     this.fqdn = names.fqdn;
+    this.hosts = etcHosts({
+      podIPs: this.ips,
+      hostname: this.hostname,
+      hostDomain: this.fqdn?.slice(this.hostname.length + 1),
+      hostAliases: pod.spec.hostAliases as { ip?: string; hostnames?: string[] }[] | undefined,
+      hostNetwork: pod.spec.hostNetwork,
+    });
     this.#lookupImage = options.lookupImage;
   }
 
@@ -175,6 +187,24 @@ export class PodSandbox implements SandboxEndpoint {
   }
 
   /**
+   * Runs a command in a running container, as the runtime's `Exec` does (kubectl exec, exec
+   * probes, `podnet exec`): the program comes from the image's toolbox (lib/exec) and shares the
+   * container's network and the pod's resolv.conf and /etc/hosts. Rejects with an
+   * {@link ExecStartError} when the container is not running (the kubelet's `container not found`)
+   * or the image has no such program (containerd's `executable file not found in $PATH`).
+   */
+  async exec(containerName: string, argv: readonly string[], stdin: Buffer = Buffer.alloc(0)): Promise<ExecResult> {
+    const target = this.#execTargets.get(containerName);
+    if (!target || !this.isRunning(containerName) || this.#state !== 'running') {
+      throw new ExecStartError('PODNET_CONTAINER_NOT_RUNNING', `container not found (${JSON.stringify(containerName)})`, 400, 'BadRequest');
+    }
+    if (argv.length === 0) throw new ExecStartError('PODNET_BAD_REQUEST', 'you must specify at least one command for the container', 400, 'BadRequest');
+    const imageExec = this.#containers.get(containerName)?.exec;
+    const ctx: ExecContext = { container: target.ctx, resolvConf: this.resolvConf, hosts: this.hosts, stdin, toolbox: toolboxFor(target.image) };
+    return runCommand(ctx, argv, imageExec);
+  }
+
+  /**
    * Starts one container: its built-in image (or, marked with {@link WellKnown.localProcess}, its
    * command as a real local process). A container whose image podnet does not know runs with no
    * program (and so never exits); one that fails to start reports the exit code the real program
@@ -185,6 +215,7 @@ export class PodSandbox implements SandboxEndpoint {
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     const env = envOf(c.env, (path) => this.#fieldRef(pod, path));
     const ctx = this.#context(pod, c.name, argv, env);
+    this.#execTargets.set(c.name, { image, ctx });
     const local = (pod.metadata.annotations?.[WellKnown.localProcess] ?? '').split(',').map((n) => n.trim());
     try {
       if (local.includes(c.name)) {
