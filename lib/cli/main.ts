@@ -22,6 +22,7 @@ import { readManifestFile, type SourcedObject } from '../topology/manifests.js';
 import { splitTopology } from '../topology/load.js';
 import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
 import { renderSummary } from './summary.js';
+import { execEndpointOptions, execIO, registerExec } from './exec.js';
 
 /** Exit codes of the `podnet` command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -101,6 +102,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         port: opts.apiPort,
         ...(opts.insecureHttp ? { insecureHttp: true } : {}),
         ...(opts.token ? { token: opts.token } : {}),
+        ...execEndpointOptions(cluster),
       });
       try {
         const address = await api.listen();
@@ -248,6 +250,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         await source.close();
       }
     });
+
+  registerExec(program, execIO(io, io === defaultIO), (code) => (exitCode = code), parseSeed);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -30,6 +30,7 @@ import {
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, discoveryContentType, negotiateDiscovery, versionInfo } from './discovery.js';
 import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE, openapiV2, openapiV2Protobuf, openapiV3Document, openapiV3Hash, openapiV3Root } from './openapi.js';
 import { generateServingCertificates } from '../../core/certs.js';
+import { ExecEndpoint, isExecPath, type ContainerRunning, type ExecHandler } from './exec.js';
 
 /** Options of {@link ApiServer}. */
 export interface ApiServerOptions {
@@ -41,6 +42,10 @@ export interface ApiServerOptions {
   insecureHttp?: boolean;
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /** Runs `pods/exec` commands (the kubelets' streaming server); without it exec answers 503. */
+  exec?: ExecHandler;
+  /** Whether a pod's container is running, checked before an exec upgrade. */
+  execRunning?: ContainerRunning;
 }
 
 /** Where a started server listens. */
@@ -69,6 +74,7 @@ export class ApiServer {
   #address: ApiServerAddress | undefined;
   readonly #watches = new Set<() => void>();
   readonly #sockets = new Set<Socket>();
+  #exec: ExecEndpoint | undefined;
 
   constructor(store: ObjectStore, options: ApiServerOptions = {}) {
     this.#store = store;
@@ -100,6 +106,16 @@ export class ApiServer {
       this.#server = https.createServer({ key: certs.keyPem, cert: `${certs.certPem}${certs.caCertPem}` }, handler);
     }
     const server = this.#server;
+    // pods/exec: a WebSocket upgrade (exec.ts); any other upgrade is refused with a Status.
+    this.#exec = new ExecEndpoint({ store: this.#store, exec: this.#options.exec, running: this.#options.execRunning });
+    server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on('error', () => {});
+      const path = new URL(req.url ?? '/', 'http://podnet').pathname.replace(/\/+$/, '');
+      if (!this.#authorized(req)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n' + JSON.stringify(statusErrors.unauthorized().status));
+      } else if (isExecPath(path)) this.#exec!.handle(req, socket, head, path);
+      else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    });
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
@@ -133,6 +149,7 @@ export class ApiServer {
     }
     this.#state = 'closed';
     for (const stop of [...this.#watches]) stop();
+    this.#exec?.close();
     const server = this.#server!;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
@@ -157,6 +174,7 @@ export class ApiServer {
     let info;
     try {
       if (!this.#authorized(req)) throw statusErrors.unauthorized();
+      if (isExecPath(path)) throw statusErrors.badRequest('Upgrade request required');
       if (method === 'GET' && this.#serveNonResource(path, url, req, res)) return;
       const target = parseResourcePath(path);
       if (!target) throw statusErrors.notFoundPath();
