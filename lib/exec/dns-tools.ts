@@ -70,15 +70,17 @@ export function rdataText(r: DnsResource): string {
 /** Pads with tabs to BIND's output columns (owner 24, TTL 32, class 40, type 48), a space when past them. */
 function columns(fields: string[], stops: readonly number[] = [24, 32, 40, 48]): string {
   let line = '';
+  let col = 0;
   fields.forEach((f, i) => {
     line += f;
+    col += f.length;
     if (i === fields.length - 1) return;
     const stop = stops[i]!;
-    if (line.length >= stop) {
+    if (col >= stop) {
       line += ' ';
+      col++;
       return;
     }
-    let col = line.length;
     while (col < stop) {
       line += '\t';
       col = (Math.floor(col / 8) + 1) * 8;
@@ -319,6 +321,7 @@ export async function nslookup(ctx: ExecContext, args: readonly string[], flavor
   for (const qtype of queryTypes) {
     let answered: DnsResponse | undefined;
     let nxdomain = false;
+    let nodata = false;
     for (const n of names) {
       let response: DnsResponse;
       try {
@@ -333,6 +336,13 @@ export async function nslookup(ctx: ExecContext, args: readonly string[], flavor
         answered = response;
         break;
       }
+      if (rcode === Packet.RCODE.NOERROR) {
+        // The name exists without records of this type (NODATA): the search ends here; busybox
+        // prints nothing for it, BIND says so.
+        if (flavor === 'bind') out.out(`*** Can't find ${n}: No answer\n\n`);
+        nodata = true;
+        break;
+      }
       if (rcode === Packet.RCODE.NXDOMAIN) nxdomain = true;
       else if (rcode !== Packet.RCODE.NOERROR) {
         out.out(`** server can't find ${host}: ${RCODE_NAMES[rcode] ?? rcode}\n\n`);
@@ -340,6 +350,7 @@ export async function nslookup(ctx: ExecContext, args: readonly string[], flavor
       }
     }
     if (!answered) {
+      if (nodata) continue;
       if (nxdomain || flavor === 'bind') out.out(`** server can't find ${host}: ${nxdomain ? 'NXDOMAIN' : 'NODATA'}\n\n`);
       continue;
     }
