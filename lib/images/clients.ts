@@ -11,7 +11,8 @@
  * - anything else (a shell loop, `tail -f /dev/null`, a curl command) keeps the container
  *   running without a process, with a log line saying what was not run.
  *
- * `exec` into these containers (running curl, wget, nc) is not implemented yet.
+ * `exec` into these containers (curl, wget, nc, nslookup, dig, sh -c, ...) is lib/exec's: which
+ * programs each image has is its toolbox table (lib/exec/toolbox.ts).
  */
 
 import { ContainerProcess, exitSoon, processTimer } from './container.js';
