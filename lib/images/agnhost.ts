@@ -796,16 +796,25 @@ async function netexecSctp(proc: ContainerProcess, port: number, state: NetexecS
       (message) => {
         // conn.Read into a 1024-byte buffer: a longer message is cut there.
         const text = message.subarray(0, 1024).toString('utf8').trim().toLowerCase();
+        const answer = (detail: string, data: string): void => {
+          try {
+            association.send(data);
+          } catch (e) {
+            // The client shut down before the answer (EPIPE): assertNoError ends netexec.
+            ctx.log(`Error occurred: ${detail}:${sctpErrorText(e)}`);
+            proc.exit(1);
+          }
+        };
         if (text === 'hostname') {
           ctx.log('Sending SCTP hostName response');
-          association.send(ctx.hostname);
+          answer(`failed to write hostname to SCTP client ${client}`, ctx.hostname);
         } else if (text.startsWith('echo ')) {
           const resp = text.slice(5);
           ctx.log(`Echoing ${resp} to SCTP client ${client}`);
-          association.send(resp);
+          answer(`failed to echo to SCTP client ${client}`, resp);
         } else if (text === 'clientip') {
           ctx.log(`Sending clientip back to SCTP client ${client}`);
-          association.send(client);
+          answer(`failed to write clientip to SCTP client ${client}`, client);
         } else if (text.length > 0) {
           ctx.log(`Unknown SCTP command received from ${client}: ${text}`);
         }

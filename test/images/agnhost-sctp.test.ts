@@ -74,6 +74,7 @@ t.test("netexec's SCTP server answers hostname, echo and clientip, one message p
   };
   t.equal(await ask('hostname\n'), 'sctp-near');
   t.equal(await ask('  ECHO Hello, SCTP  '), 'hello, sctp', 'trimmed and lower-cased, as the UDP server does');
+  t.equal(await ask(`echo ${'x'.repeat(2000)}`), 'x'.repeat(1019), 'conn.Read into 1024 bytes: a longer message is cut there');
   t.match(await ask('clientip'), new RegExp(`^${ip('sctp-client').replace(/\./g, '\\.')}:\\d+$`));
   const logs = sandbox('sctp-near').logs;
   t.ok(logs.includes('[netexec] Started SCTP server'));
