@@ -9,15 +9,17 @@
  * Lifecycle states: `created` → `running` → `stopped` (a failed start ends in `stopped` too).
  */
 
-import { AggregateApplyError, PodnetError, TimeoutError, type SourceLocation } from './core/errors.js';
+import { AggregateApplyError, NotFoundError, PodnetError, TimeoutError, type SourceLocation } from './core/errors.js';
 import { rfc3339, systemClock, type Clock } from './core/clock.js';
 import { SeededRng } from './core/rng.js';
 import type { KubeObject } from './api/meta.js';
 import { KINDS, FIRST_KINDS, resolveKind, type KindInfo } from './api/scheme.js';
-import type { ClusterSpec } from './api/cluster.js';
+import { NODE_LIFECYCLE_DEFAULTS, type ClusterSpec } from './api/cluster.js';
 import { WellKnown, type Node, type Pod } from './api/types.js';
 import { ObjectStore, type DeleteOptions, type ListOptions, type WatchEvent, type WatchOptions } from './apiserver/store.js';
 import { defaulting } from './apiserver/defaults.js';
+import { defaultTolerationSeconds } from './apiserver/defaulttolerationseconds.js';
+import type { NodePowerControl, NodePowerState } from './apiserver/server/podnet.js';
 import { validation } from './apiserver/validation/index.js';
 import { createServiceAllocation } from './apiserver/allocators/index.js';
 import { ControllerManager, type ControllerContext } from './controllers/controller.js';
@@ -29,8 +31,10 @@ import { DeploymentController } from './controllers/deployment.js';
 import { StatefulSetController } from './controllers/statefulset.js';
 import { DaemonSetController } from './controllers/daemonset.js';
 import { EndpointSliceController } from './controllers/endpointslice.js';
+import { NodeLifecycleController, TaintEvictionController } from './controllers/nodelifecycle.js';
 import { Kubelet } from './kubelet/kubelet.js';
 import { NetworkAgentController } from './kubelet/network-agent.js';
+import { NodeStatusAgent, kubeletConditions } from './kubelet/node-status.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import { lookupImage } from './images/registry.js';
 import { createNetworkPlugin, type NetworkPlugin } from '../plugins/registry.js';
@@ -82,7 +86,7 @@ export type ClusterState = 'created' | 'running' | 'stopped';
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 /** An emulated cluster. */
-export class Cluster {
+export class Cluster implements NodePowerControl {
   readonly spec: ClusterSpec;
   readonly store: ObjectStore;
   readonly clock: Clock;
@@ -92,6 +96,9 @@ export class Cluster {
   readonly dataplane: Dataplane;
   #manager: ControllerManager;
   #kubelets = new Map<string, Kubelet>();
+  #nodeAgents = new Map<string, NodeStatusAgent>();
+  /** Nodes powered off (`down: true`, `stopNode`). */
+  #down = new Set<string>();
   #state: ClusterState = 'created';
   #options: ClusterOptions;
 
@@ -108,7 +115,9 @@ export class Cluster {
       // The load-balancer IPAM (MetalLB's role) reports a Service it cannot serve yet.
       onLoadBalancerPending: (n) => this.recorder.record(n.service, 'Warning', n.reason, n.message, 'metallb-controller'),
     });
-    this.store.use(defaulting).use(createNodeIpam(this.spec)).use(serviceAllocation).use(validation);
+    const lifecycle = this.spec.nodeLifecycle ?? NODE_LIFECYCLE_DEFAULTS;
+    const tolerationSeconds = { notReadySeconds: lifecycle.evictionTimeoutSeconds, unreachableSeconds: lifecycle.evictionTimeoutSeconds };
+    this.store.use(defaulting).use(defaultTolerationSeconds(tolerationSeconds)).use(createNodeIpam(this.spec)).use(serviceAllocation).use(validation);
     const ctx: ControllerContext = { store: this.store, clock: this.clock, rng, cluster: this.spec, recorder: this.recorder };
     this.#manager = new ControllerManager(ctx);
   }
@@ -168,11 +177,14 @@ export class Cluster {
       .add(new DeploymentController())
       .add(new StatefulSetController())
       .add(new DaemonSetController())
-      .add(new EndpointSliceController({ kubernetesEndpoint: this.#options.apiServerEndpoint ?? this.#defaultApiServerEndpoint() }));
+      .add(new EndpointSliceController({ kubernetesEndpoint: this.#options.apiServerEndpoint ?? this.#defaultApiServerEndpoint() }))
+      .add(new NodeLifecycleController({ nodeMonitorGracePeriodMs: (this.spec.nodeLifecycle ?? NODE_LIFECYCLE_DEFAULTS).nodeMonitorGracePeriodSeconds * 1000 }))
+      .add(new TaintEvictionController());
     for (const node of this.spec.nodes) {
-      const kubelet = new Kubelet(node.name, this.network, { dataplane: this.dataplane, lookupImage });
-      this.#kubelets.set(node.name, kubelet);
-      this.#manager.add(kubelet);
+      if (node.down) {
+        this.#down.add(node.name);
+        this.dataplane.setNodeDown(node.name, true);
+      } else this.#powerOn(node.name);
     }
     this.#state = 'running';
     await this.settle();
@@ -186,6 +198,65 @@ export class Cluster {
       await new Promise((r) => setImmediate(r));
       if (this.#manager.idle) return;
     }
+  }
+
+  /** Starts a node's kubelet and its heartbeat. */
+  #powerOn(name: string): void {
+    const kubelet = new Kubelet(name, this.network, { dataplane: this.dataplane, lookupImage });
+    const agent = new NodeStatusAgent(name, { dataplane: this.dataplane });
+    this.#kubelets.set(name, kubelet);
+    this.#nodeAgents.set(name, agent);
+    this.#manager.add(kubelet).add(agent);
+  }
+
+  /**
+   * Powers a node off, as pulling its plug would: its kubelet and heartbeat stop, its sandboxes
+   * close (nothing listens on their addresses any more), and the data plane treats it as gone —
+   * flows to it get no answer, nothing on it sends. The control plane finds out the way it
+   * would: the node lifecycle controller marks it Ready=Unknown once its lease is not renewed for
+   * the grace period, and evicts its pods after their tolerationSeconds.
+   */
+  async stopNode(name: string): Promise<NodePowerState> {
+    this.#requireRunning();
+    this.#requireNode(name);
+    if (this.#down.has(name)) return { node: name, state: 'stopped', changed: false };
+    this.#down.add(name);
+    this.dataplane.setNodeDown(name, true);
+    const agent = this.#nodeAgents.get(name);
+    const kubelet = this.#kubelets.get(name);
+    this.#nodeAgents.delete(name);
+    this.#kubelets.delete(name);
+    if (agent) {
+      await agent.shutdown();
+      this.#manager.remove(agent);
+    }
+    if (kubelet) this.#manager.remove(kubelet);
+    await this.settle();
+    return { node: name, state: 'stopped', changed: true };
+  }
+
+  /**
+   * Powers a node on again: its kubelet comes back and runs the pods still bound to it (pods
+   * evicted meanwhile are gone, or finish terminating now), and its heartbeat brings it Ready.
+   */
+  async startNode(name: string): Promise<NodePowerState> {
+    this.#requireRunning();
+    this.#requireNode(name);
+    if (!this.#down.has(name)) return { node: name, state: 'running', changed: false };
+    this.#down.delete(name);
+    this.dataplane.setNodeDown(name, false);
+    this.#powerOn(name);
+    await this.settle();
+    return { node: name, state: 'running', changed: true };
+  }
+
+  /** Whether each node is running or stopped, in node order. */
+  nodePowerStates(): NodePowerState[] {
+    return this.spec.nodes.map((n) => ({ node: n.name, state: this.#down.has(n.name) ? 'stopped' : 'running', changed: false }));
+  }
+
+  #requireNode(name: string): void {
+    if (!this.spec.nodes.some((n) => n.name === name)) throw new NotFoundError({ kind: 'Node', name }, 'nodes');
   }
 
   /** Stops every controller and kubelet and releases their resources. */
@@ -222,6 +293,9 @@ export class Cluster {
       taints.unshift({ key: WellKnown.controlPlaneTaint, effect: 'NoSchedule' });
     }
     const now = rfc3339(this.clock.now());
+    // A node that starts powered off is one whose kubelet went quiet: what the node lifecycle
+    // controller writes (nodelifecycle.ts), so nothing is scheduled there from the start.
+    const unknown = { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' };
     const obj: Node = {
       apiVersion: 'v1',
       kind: 'Node',
@@ -232,12 +306,7 @@ export class Cluster {
           { type: 'InternalIP', address: node.address },
           { type: 'Hostname', address: node.name },
         ],
-        conditions: [
-          { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available', lastHeartbeatTime: now, lastTransitionTime: now },
-          { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure', lastHeartbeatTime: now, lastTransitionTime: now },
-          { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available', lastHeartbeatTime: now, lastTransitionTime: now },
-          { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now },
-        ],
+        conditions: kubeletConditions([], now).map((c) => (node.down ? { ...c, ...unknown } : c)),
         capacity: { cpu: '2', memory: '8Gi', pods: '110', 'ephemeral-storage': '100Gi' },
         allocatable: { cpu: '2', memory: '8Gi', pods: '110', 'ephemeral-storage': '100Gi' },
         nodeInfo: {

@@ -57,6 +57,20 @@ export interface NetworkSpec {
   serviceNodePortRange: string;
 }
 
+/**
+ * How the control plane reacts to a node that stops answering (kube-controller-manager's node
+ * lifecycle controller and kube-apiserver's DefaultTolerationSeconds admission plugin).
+ */
+export interface NodeLifecycleSpec {
+  /** `--node-monitor-grace-period`: without a heartbeat for this long a node goes Ready=Unknown. */
+  nodeMonitorGracePeriodSeconds: number;
+  /**
+   * `--default-not-ready-toleration-seconds` and `--default-unreachable-toleration-seconds`: how
+   * long pods stay bound to a NotReady or unreachable node before they are evicted.
+   */
+  evictionTimeoutSeconds: number;
+}
+
 /** The whole cluster description. */
 export interface ClusterSpec {
   name: string;
@@ -65,6 +79,8 @@ export interface ClusterSpec {
   kubeProxy: { mode: 'iptables' | 'nftables' | 'ipvs'; ipvsScheduler?: string };
   dns: { domain: string };
   links: LinkSpec[];
+  /** Node failure detection and eviction; {@link NODE_LIFECYCLE_DEFAULTS} when unset. */
+  nodeLifecycle?: NodeLifecycleSpec;
   /** Seed for every random choice; unset means entropy. */
   seed?: number;
   /** Kubernetes version podnet reports. */
@@ -73,6 +89,12 @@ export interface ClusterSpec {
 
 /** The Kubernetes release podnet follows. */
 export const KUBERNETES_VERSION = 'v1.32.0';
+
+/**
+ * Upstream's defaults for v1.32: node-monitor-grace-period 50s (kubernetes/kubernetes#126287,
+ * 40s before 1.32) and 300s default tolerations (plugin/pkg/admission/defaulttolerationseconds).
+ */
+export const NODE_LIFECYCLE_DEFAULTS: NodeLifecycleSpec = { nodeMonitorGracePeriodSeconds: 50, evictionTimeoutSeconds: 300 };
 
 /** kind's defaults. */
 export const CLUSTER_DEFAULTS = {

@@ -65,6 +65,7 @@ export const KINDS: readonly KindInfo[] = [
   k('', 'v1', 'ConfigMap', 'configmaps', true, ['cm']),
   k('', 'v1', 'Secret', 'secrets', true),
   k('', 'v1', 'Event', 'events', true, ['ev']),
+  k('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
   k('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
   k('apps', 'v1', 'Deployment', 'deployments', true, ['deploy'], {
     subresources: { status: true, scale: true },

@@ -216,6 +216,18 @@ export interface Node extends KubeObject {
   };
 }
 
+/** coordination.k8s.io/v1 Lease (a node's heartbeat in kube-node-lease). */
+export interface Lease extends KubeObject {
+  spec: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    /** metav1.MicroTime: RFC 3339 with microseconds. */
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
 /** apps/v1 Deployment. */
 export interface Deployment extends KubeObject {
   spec: {

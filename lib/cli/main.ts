@@ -23,6 +23,7 @@ import { splitTopology } from '../topology/load.js';
 import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
 import { renderSummary } from './summary.js';
 import { execEndpointOptions, execIO, registerExec } from './exec.js';
+import { registerNodeCommand } from './node.js';
 
 /** Exit codes of the `podnet` command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -103,6 +104,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         ...(opts.insecureHttp ? { insecureHttp: true } : {}),
         ...(opts.token ? { token: opts.token } : {}),
         ...execEndpointOptions(cluster),
+        podnet: cluster,
       });
       try {
         const address = await api.listen();
@@ -250,6 +252,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         await source.close();
       }
     });
+
+  registerNodeCommand(program, io.stdout);
 
   registerExec(program, execIO(io, io === defaultIO), (code) => (exitCode = code), parseSeed);
 

@@ -152,6 +152,14 @@ export class ControllerManager {
     return this;
   }
 
+  /** Stops a controller and takes it out (a node's kubelet when the node goes down). */
+  remove(controller: Controller): this {
+    const i = this.#controllers.indexOf(controller);
+    if (i >= 0) this.#controllers.splice(i, 1);
+    controller.stop();
+    return this;
+  }
+
   /** The controllers, in the order added. */
   get controllers(): readonly Controller[] {
     return this.#controllers;

@@ -21,7 +21,8 @@ import { createSocketFactory, type SocketFactory } from '../core/sockets.js';
 import type { ClusterSpec, LinkSpec } from '../api/cluster.js';
 import { Conntrack, type FlowTuple } from './conntrack.js';
 import { NodeNetwork } from './node.js';
-import { Pipeline, type Attachment, type FlowDecision, type FlowOrigin } from './pipeline.js';
+import { NODE_DOWN, Pipeline, type Attachment, type FlowDecision, type FlowOrigin } from './pipeline.js';
+import { TCP_SYN_RETRIES, datagramDelayMs, describeShape, planHandshake, relayTcp } from './shaping.js';
 import { LoopbackAllocator } from './addressing.js';
 import { SctpAssociation, trackAssociation } from './sctp.js';
 
@@ -49,6 +50,14 @@ export interface SandboxEndpoint {
   listeningPort(port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): number | undefined;
 }
 
+/** A node's own listener (the kubelet's healthz; later kube-proxy's): reachable at the node's IP. */
+export interface HostEndpoint {
+  /** The node's loopback address. */
+  readonly loopback: string;
+  /** The real port a node port listens on, if something listens there. */
+  listeningPort(port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): number | undefined;
+}
+
 /** Options of {@link Dataplane}. */
 export interface DataplaneOptions {
   clock?: Clock;
@@ -71,6 +80,8 @@ export class Dataplane {
   readonly #sandboxes = new Map<string, SandboxEndpoint>(); // key -> sandbox
   readonly #byIp = new Map<string, SandboxEndpoint>();
   readonly #dropTimeoutMs: number;
+  readonly #down = new Set<string>();
+  readonly #hostEndpoints = new Map<string, HostEndpoint>(); // node -> its listeners
   #ephemeral = 0;
 
   constructor(cluster: ClusterSpec, options: DataplaneOptions = {}) {
@@ -88,8 +99,31 @@ export class Dataplane {
       nodes: this.nodes,
       resolve: (ip) => this.resolve(ip),
       link: (a, b) => this.#link(a, b),
+      isDown: (node) => this.#down.has(node),
       rng: this.#rng,
     });
+  }
+
+  /**
+   * Powers a node off (or on again): nothing on it sends, and flows towards it get no answer —
+   * through the overlay they time out, routed straight to its address they fail as ARP does
+   * (EHOSTUNREACH after the drop timeout). Its sandboxes are the kubelet's to close.
+   */
+  setNodeDown(node: string, down: boolean): void {
+    if (!this.nodes.has(node)) throw new PodnetError('PODNET_NODE_NOT_FOUND', `node ${node} not found`);
+    if (down) this.#down.add(node);
+    else this.#down.delete(node);
+  }
+
+  /** True while a node is down. */
+  isNodeDown(node: string): boolean {
+    return this.#down.has(node);
+  }
+
+  /** Makes a node's own listeners reachable at its IP (undefined: none any more). */
+  setHostEndpoint(node: string, endpoint: HostEndpoint | undefined): void {
+    if (endpoint) this.#hostEndpoints.set(node, endpoint);
+    else this.#hostEndpoints.delete(node);
   }
 
   /** Who holds a virtual address. */
@@ -162,12 +196,13 @@ export class Dataplane {
 
   /** Decides a flow and resolves where its bytes go, or fails as a socket would. */
   async #route(origin: FlowOrigin, dst: string, dport: number, protocol: FlowTuple['protocol'], timeoutMs?: number) {
+    if (this.#down.has(origin.node)) throw new PodnetError('PODNET_NODE_DOWN', `node ${origin.node} is down: nothing on it can open a connection`);
     const tuple: FlowTuple = { protocol, src: this.#sourceOf(origin), sport: this.#nextEphemeralPort(), dst, dport };
     const decision = this.pipeline.decide(origin, tuple);
     if (decision.verdict === 'DROP') {
       // The kernel retransmits into the void until the caller gives up.
-      const wait = Math.min(timeoutMs ?? this.#dropTimeoutMs, this.#dropTimeoutMs);
-      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, wait));
+      await this.#hang(timeoutMs);
+      if (decision.reason === NODE_DOWN.neighbour) throw new FlowError('EHOSTUNREACH', `${dst}:${dport}: no route to host (${decision.reason})`, decision);
       throw new FlowError('ETIMEDOUT', `connection to ${dst}:${dport} timed out (${decision.reason})`, decision);
     }
     if (decision.verdict === 'REJECT') {
@@ -182,6 +217,10 @@ export class Dataplane {
       const sandbox = this.#sandboxes.get(target.pod);
       loopback = sandbox?.loopback;
       realPort = sandbox?.listeningPort(final.dport, protocol);
+    } else {
+      const host = this.#hostEndpoints.get(target.node);
+      loopback = host?.loopback;
+      realPort = host?.listeningPort(final.dport, protocol);
     }
     if (!loopback || realPort === undefined) {
       // Nothing listens there: the peer's kernel answers with a RST (or ICMP port unreachable).
@@ -194,8 +233,39 @@ export class Dataplane {
   /** Opens a TCP connection from a pod (or node) to a virtual address, through the data plane. */
   async dialTcp(origin: FlowOrigin, dst: string, dport: number, options: { timeoutMs?: number } = {}): Promise<{ socket: Socket; decision: FlowDecision }> {
     const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'TCP', options.timeoutMs);
+    if (decision.link) return this.#dialShaped(origin, decision, { host: loopback, port: realPort, localAddress: source }, options.timeoutMs);
     const socket = await this.sockets.connectTcp({ host: loopback, port: realPort, localAddress: source, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
     return { socket, decision };
+  }
+
+  /** A flow across a shaped link: the handshake's retransmissions, then a relay (shaping.ts). */
+  async #dialShaped(origin: FlowOrigin, decision: FlowDecision, to: { host: string; port: number; localAddress: string }, timeoutMs?: number): Promise<{ socket: Socket; decision: FlowDecision }> {
+    const link = decision.link!;
+    const plan = planHandshake(link, this.#rng);
+    // The relay sits where tc's qdisc would: on the origin node.
+    const relayNode = origin.node;
+    if ('gaveUp' in plan) {
+      decision.trace.push({ node: relayNode, stage: 'link', action: 'DROP', detail: `SYN lost ${1 + TCP_SYN_RETRIES} times on ${describeShape(link)}: connect gives up` });
+      await this.#hang(timeoutMs);
+      throw new FlowError('ETIMEDOUT', `connection to ${decision.original.dst}:${decision.original.dport} timed out (SYN retransmits exhausted)`, decision);
+    }
+    if (timeoutMs !== undefined && plan.delayMs > timeoutMs) {
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, timeoutMs));
+      throw new FlowError('ETIMEDOUT', `connection to ${decision.original.dst}:${decision.original.dport} timed out after ${timeoutMs}ms (handshake takes ${Math.round(plan.delayMs)}ms)`, decision);
+    }
+    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, plan.delayMs));
+    const upstream = await this.sockets.connectTcp(to);
+    const relayHost = this.addresses.loopbackOf(this.hostIP(relayNode)!)!;
+    const { socket, relay } = await relayTcp({ link, clock: this.#clock, rng: this.#rng, sockets: this.sockets, relayHost, upstream });
+    const retried = plan.retransmits ? `, SYN retransmitted ${plan.retransmits}×` : '';
+    decision.trace.push({ node: relayNode, stage: 'link', action: 'relay', detail: `shaping relay ${relay.address} (${describeShape(link)}${retried})` });
+    return { socket, decision };
+  }
+
+  /** Waits as a dropped flow does before the caller's socket gives up. */
+  async #hang(timeoutMs?: number): Promise<void> {
+    const wait = Math.min(timeoutMs ?? this.#dropTimeoutMs, this.#dropTimeoutMs);
+    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, wait));
   }
 
   /**
@@ -217,12 +287,28 @@ export class Dataplane {
     const socket: dgram.Socket = await this.sockets.bindUdp({ host: source, port: 0 });
     try {
       const reply = await new Promise<Buffer>((resolve, reject) => {
-        const timer = this.#clock.setTimeout(() => reject(new FlowError('ETIMEDOUT', `no answer from ${dst}:${dport}/UDP`, decision)), options.timeoutMs ?? this.#dropTimeoutMs);
-        socket.once('message', (msg: Buffer) => {
-          timer.cancel();
-          resolve(msg);
-        });
-        socket.send(typeof data === 'string' ? Buffer.from(data) : data, realPort, loopback);
+        let settled = false;
+        const timer = this.#clock.setTimeout(() => {
+          settled = true;
+          reject(new FlowError('ETIMEDOUT', `no answer from ${dst}:${dport}/UDP`, decision));
+        }, options.timeoutMs ?? this.#dropTimeoutMs);
+        const payload = typeof data === 'string' ? Buffer.from(data) : data;
+        const link = decision.link;
+        // Across a shaped link the datagram and the reply may each be lost, and arrive late.
+        const cross = (bytes: number, then: () => void) => {
+          if (!link) return then();
+          const delay = datagramDelayMs(link, this.#rng, bytes);
+          if (delay !== undefined) this.#clock.setTimeout(then, delay);
+        };
+        socket.on('message', (msg: Buffer) =>
+          cross(msg.length, () => {
+            if (settled) return;
+            settled = true;
+            timer.cancel();
+            resolve(msg);
+          }),
+        );
+        cross(payload.length, () => void (settled || socket.send(payload, realPort, loopback)));
       });
       return { reply, decision };
     } finally {

@@ -13,6 +13,7 @@ import type { LinkSpec } from '../api/cluster.js';
 import { PATHS, type Hook } from './hooks.js';
 import type { NodeNetwork, Route } from './node.js';
 import type { FlowTuple } from './conntrack.js';
+import { describeShape, isShaped } from './shaping.js';
 
 /** One line of a trace: what happened where. */
 export interface TraceStep {
@@ -75,7 +76,17 @@ export interface FlowDecision {
   /** Nodes crossed, in order. */
   hops: string[];
   trace: TraceStep[];
+  /** The shaped link the flow crossed (latency, jitter, loss or bandwidth): the socket layer realizes it. */
+  link?: LinkSpec;
 }
+
+/** Why a flow to a node that is down is dropped (its kernel answers nothing). */
+export const NODE_DOWN = {
+  /** Encapsulated towards a dead VTEP: the inner flow hears nothing and times out. */
+  overlay: 'node down',
+  /** Routed straight to a dead node's address: ARP gets no reply, the kernel reports EHOSTUNREACH. */
+  neighbour: 'node down: no ARP reply',
+} as const;
 
 /** Everything the pipeline needs to know about the cluster. */
 export interface PipelineOptions {
@@ -84,6 +95,8 @@ export interface PipelineOptions {
   resolve(ip: string): Attachment | undefined;
   /** The link between two nodes, if the topology shapes it. */
   link?(a: string, b: string): LinkSpec | undefined;
+  /** True for a node that is down (powered off: `podnet node stop`). */
+  isDown?(node: string): boolean;
   rng?: Rng;
 }
 
@@ -105,6 +118,7 @@ export class Pipeline {
     const original = { ...tuple };
     const state = { tuple: { ...tuple }, mark: 0 };
     const hops: string[] = [];
+    let shaped: LinkSpec | undefined;
     const done = (verdict: FlowDecision['verdict'], reason?: string, destination?: Attachment): FlowDecision => ({
       verdict,
       ...(reason ? { reason } : {}),
@@ -113,9 +127,14 @@ export class Pipeline {
       ...(destination ? { destination } : {}),
       hops,
       trace,
+      ...(shaped && verdict === 'ACCEPT' ? { link: shaped } : {}),
     });
 
     let node = this.#node(origin.node);
+    if (this.#o.isDown?.(node.name)) {
+      trace.push({ node: node.name, stage: 'pod', action: 'DROP', detail: `${node.name} is down: nothing on it sends` });
+      return done('DROP', NODE_DOWN.overlay);
+    }
     let inDev: string | undefined;
     let path: readonly Hook[];
     if (origin.kind === 'pod') {
@@ -175,8 +194,14 @@ export class Pipeline {
       // Leaving the node: overlay or direct routing to the next node.
       const next = this.#nextNode(node, route, state.tuple, trace);
       if (!next) return done('REJECT', 'no route to host');
+      if (this.#o.isDown?.(next.name)) {
+        const overlay = node.interfaces.get(route.dev)?.kind === 'vxlan';
+        trace.push({ node: node.name, stage: overlay ? 'vxlan' : 'route', action: 'DROP', detail: `${next.name} is down (${overlay ? 'the VTEP answers nothing' : 'no ARP reply'})` });
+        return done('DROP', overlay ? NODE_DOWN.overlay : NODE_DOWN.neighbour);
+      }
       const impaired = this.#crossLink(node.name, next.name, trace);
-      if (impaired) return done('DROP', impaired);
+      if (typeof impaired === 'string') return done('DROP', impaired);
+      shaped = impaired ?? shaped;
       node = next.node;
       inDev = next.inDev;
       path = PATHS.forward;
@@ -265,21 +290,25 @@ export class Pipeline {
     return { node: far, name: far.name, inDev: 'eth0' };
   }
 
-  /** Applies the link's impairments to a cross-node flow; returns why it was lost, if it was. */
-  #crossLink(a: string, b: string, trace: TraceStep[]): string | undefined {
+  /**
+   * Applies a link to a cross-node flow: why it is lost (a partition, or 100% loss: no packet
+   * crosses), or the shaped link it crosses. Lesser loss is not a verdict: TCP retransmits and a
+   * datagram may or may not make it, which the socket layer draws per packet (shaping.ts).
+   */
+  #crossLink(a: string, b: string, trace: TraceStep[]): string | LinkSpec | undefined {
     const link = this.#o.link?.(a, b);
     if (!link) return undefined;
     if (link.partitioned) {
       trace.push({ node: a, stage: 'link', action: 'DROP', detail: `link ${a}↔${b} is partitioned` });
       return 'link partitioned';
     }
-    if (link.lossPercent && this.#rng.next() * 100 < link.lossPercent) {
-      trace.push({ node: a, stage: 'link', action: 'DROP', detail: `lost on link ${a}↔${b} (${link.lossPercent}% loss)` });
+    if ((link.lossPercent ?? 0) >= 100) {
+      trace.push({ node: a, stage: 'link', action: 'DROP', detail: `lost on link ${a}↔${b} (100% loss)` });
       return 'packet loss';
     }
-    const shaped = [link.latencyMs && `${link.latencyMs}ms latency`, link.jitterMs && `${link.jitterMs}ms jitter`, link.bandwidthMbit && `${link.bandwidthMbit}mbit`].filter(Boolean);
-    if (shaped.length) trace.push({ node: a, stage: 'link', action: 'shape', detail: `link ${a}↔${b}: ${shaped.join(', ')}` });
-    return undefined;
+    if (!isShaped(link)) return undefined;
+    trace.push({ node: a, stage: 'link', action: 'shape', detail: `link ${a}↔${b}: ${describeShape(link)}` });
+    return link;
   }
 
   #confirm(hops: string[], original: FlowTuple, natted: FlowTuple, mark: number): void {

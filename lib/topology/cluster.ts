@@ -9,8 +9,9 @@
 
 import { ipFamilyOf, parseCIDR, parseIPRange } from '../core/ipnet.js';
 import { TopologyError, field, type FieldError, type SourceLocation } from '../core/errors.js';
-import { CLUSTER_DEFAULTS, KUBERNETES_VERSION, type ClusterSpec, type LinkSpec, type NodeSpec } from '../api/cluster.js';
+import { CLUSTER_DEFAULTS, KUBERNETES_VERSION, NODE_LIFECYCLE_DEFAULTS, type ClusterSpec, type LinkSpec, type NodeSpec } from '../api/cluster.js';
 import { WellKnown } from '../api/types.js';
+import { parseRate } from '../dataplane/shaping.js';
 import type { KubeObject } from '../api/meta.js';
 
 /** apiVersion of podnet's Cluster document. */
@@ -124,21 +125,20 @@ function parsePercent(v: unknown, path: string, errors: FieldError[]): number | 
   return n;
 }
 
-/** `100mbit`, `1gbit`, `512kbit` or a bare number of Mbit/s. */
+/** A tc rate (`100mbit`, `1gbit`, `512kbit`, `125kbps`; see shaping.ts) or a number of Mbit/s. */
 function parseBandwidth(v: unknown, path: string, errors: FieldError[]): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'number' && v > 0) return v;
-  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)(kbit|mbit|gbit)$/i.exec(v.trim()) : null;
-  if (!m) {
-    errors.push(field.invalid(path, v, 'must be a bandwidth such as 100mbit, 1gbit or 512kbit'));
-    return undefined;
+  try {
+    if (typeof v === 'string') return parseRate(v) / 1e6;
+  } catch {
+    // reported below
   }
-  const n = Number(m[1]);
-  const unit = m[2]!.toLowerCase();
-  return unit === 'gbit' ? n * 1000 : unit === 'kbit' ? n / 1000 : n;
+  errors.push(field.invalid(path, v, 'must be a bandwidth such as 100mbit, 1gbit or 512kbit (a tc rate)'));
+  return undefined;
 }
 
-const CLUSTER_FIELDS = ['seed', 'nodes', 'network', 'kubeProxy', 'dns', 'links', 'kubernetesVersion'];
+const CLUSTER_FIELDS = ['seed', 'nodes', 'network', 'kubeProxy', 'dns', 'links', 'nodeLifecycle', 'kubernetesVersion'];
 const NODE_FIELDS = ['name', 'role', 'labels', 'zone', 'region', 'address', 'taints', 'schedulable', 'podCIDR', 'down'];
 const NETWORK_FIELDS = [
   'plugin',
@@ -157,6 +157,7 @@ const LINK_FIELDS = ['between', 'latency', 'jitter', 'loss', 'bandwidth', 'parti
 const DOCUMENT_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'];
 const KUBE_PROXY_FIELDS = ['mode', 'ipvsScheduler'];
 const DNS_FIELDS = ['domain'];
+const NODE_LIFECYCLE_FIELDS = ['nodeMonitorGracePeriodSeconds', 'evictionTimeoutSeconds'];
 
 /** An optional object field: absent or null is `{}`; anything but an object is an error. */
 function section(o: Obj, key: string, path: string, known: string[], errors: FieldError[]): Obj {
@@ -202,6 +203,7 @@ function fromClusterDocument(doc: Obj, errors: FieldError[]): ClusterSpec | unde
 
   const kubeProxy = section(spec, 'kubeProxy', 'spec.', KUBE_PROXY_FIELDS, errors);
   const dns = section(spec, 'dns', 'spec.', DNS_FIELDS, errors);
+  const lifecycle = section(spec, 'nodeLifecycle', 'spec.', NODE_LIFECYCLE_FIELDS, errors);
   const links: LinkSpec[] = [];
   if (spec.links !== undefined && spec.links !== null) {
     if (!Array.isArray(spec.links)) errors.push(field.invalid('spec.links', spec.links, 'must be a list'));
@@ -267,6 +269,12 @@ function fromClusterDocument(doc: Obj, errors: FieldError[]): ClusterSpec | unde
   const scheduler = str(kubeProxy, 'ipvsScheduler', 'spec.kubeProxy.', errors);
   if (scheduler) result.kubeProxy.ipvsScheduler = scheduler;
   if (seed !== undefined) result.seed = seed;
+  if (spec.nodeLifecycle !== undefined && spec.nodeLifecycle !== null) {
+    result.nodeLifecycle = {
+      nodeMonitorGracePeriodSeconds: num(lifecycle, 'nodeMonitorGracePeriodSeconds', 'spec.nodeLifecycle.', errors) ?? NODE_LIFECYCLE_DEFAULTS.nodeMonitorGracePeriodSeconds,
+      evictionTimeoutSeconds: num(lifecycle, 'evictionTimeoutSeconds', 'spec.nodeLifecycle.', errors) ?? NODE_LIFECYCLE_DEFAULTS.evictionTimeoutSeconds,
+    };
+  }
   return result;
 }
 
@@ -468,6 +476,13 @@ function validate(spec: ClusterSpec, errors: FieldError[], p: string): void {
     }
     if (l.between[0] === l.between[1]) errors.push(field.invalid(`${p}links[${i}].between`, l.between, 'must name two different nodes'));
   });
+  const lc = spec.nodeLifecycle;
+  if (lc && !(Number.isInteger(lc.nodeMonitorGracePeriodSeconds) && lc.nodeMonitorGracePeriodSeconds >= 1)) {
+    errors.push(field.invalid(`${p}nodeLifecycle.nodeMonitorGracePeriodSeconds`, lc.nodeMonitorGracePeriodSeconds, 'must be a whole number of seconds, at least 1'));
+  }
+  if (lc && !(Number.isInteger(lc.evictionTimeoutSeconds) && lc.evictionTimeoutSeconds >= 0)) {
+    errors.push(field.invalid(`${p}nodeLifecycle.evictionTimeoutSeconds`, lc.evictionTimeoutSeconds, 'must be a whole number of seconds, 0 or more'));
+  }
   if (spec.seed !== undefined && !(Number.isInteger(spec.seed) && spec.seed >= 0 && spec.seed < 2 ** 32)) {
     errors.push(field.invalid(`${p}seed`, spec.seed, 'must be an integer between 0 and 4294967295'));
   }
