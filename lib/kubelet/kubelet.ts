@@ -27,7 +27,7 @@ import { attachPod, detachPod } from '../../plugins/flannel/daemon.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { BuiltinImage } from '../images/types.js';
 import { PodSandbox } from './sandbox.js';
-import { PodWorker } from './pod-worker.js';
+import { brief, PodWorker } from './pod-worker.js';
 import { canonicalJson } from '../core/json.js';
 
 const POD = requireKind('v1', 'Pod');
@@ -244,7 +244,7 @@ export class Kubelet extends Controller {
       if (r.state.kind === 'running') this.ctx.recorder.record(pod, 'Normal', 'Killing', `Stopping container ${r.name}`, KUBELET, this.nodeName);
     }
     const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
-    this.trackAsync(key, entry.worker.terminate(grace).then(remove));
+    this.trackAsync(key, brief(entry.worker.terminate(grace).then(remove)));
   }
 
   /** Tears a sandbox down: containers killed, sockets closed, CNI DEL; `forget` drops the entry. */

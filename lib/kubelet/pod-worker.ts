@@ -46,6 +46,14 @@ export interface PodWorkerHost {
   track(work: Promise<unknown>): void;
 }
 
+/**
+ * Work to wait for only if it ends in this turn of the event loop: stopping a container may last
+ * its whole grace period (a program that drains), and the cluster must not wait for that to settle.
+ */
+export function brief(work: Promise<unknown>): Promise<unknown> {
+  return Promise.race([work, new Promise<void>((resolve) => setImmediate(resolve))]);
+}
+
 /** Go's time.Duration.String for whole seconds: `10s`, `1m20s`, `5m0s`. */
 export function goDuration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -241,9 +249,11 @@ export class PodWorker {
     r.ready = false;
     const grace = (c[`${kind}Probe`] as { terminationGracePeriodSeconds?: number } | undefined)?.terminationGracePeriodSeconds ?? this.#pod.spec.terminationGracePeriodSeconds ?? 30;
     this.#host.track(
-      this.#stop(r.name, grace * 1000).then((code) => {
-        this.#exited(r.name, code, 'Error', undefined, true);
-      }),
+      brief(
+        this.#stop(r.name, grace * 1000).then((code) => {
+          this.#exited(r.name, code, 'Error', undefined, true);
+        }),
+      ),
     );
   }
 

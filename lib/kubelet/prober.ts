@@ -106,7 +106,7 @@ function httpGet(socket: Socket, options: { scheme: string; host: string; port: 
   const stream = options.scheme === 'HTTPS' ? tls.connect({ socket, rejectUnauthorized: false, servername: /^[\d.]+$|:/.test(options.host) ? undefined : options.host }) : socket;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { method: 'GET', path: options.path, headers: options.headers, createConnection: () => stream, agent: false },
+      { method: 'GET', path: options.path, headers: options.headers, createConnection: () => stream },
       (res) => {
         let read = 0;
         // The kubelet reads at most 10 KiB of the body.
@@ -259,7 +259,10 @@ export class ProbeWorker {
 
   /** Starts probing after `initialDelaySeconds`. */
   start(): void {
-    this.#schedule(probeSettings(this.probe).initialDelayMs);
+    const delay = probeSettings(this.probe).initialDelayMs;
+    // Without an initial delay the first run starts now (and the cluster waits for it to settle).
+    if (delay === 0) this.#track(this.#tick());
+    else this.#schedule(delay);
   }
 
   /** Stops probing (the container stopped, or the probe is done). */

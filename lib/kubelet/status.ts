@@ -124,7 +124,8 @@ export function podConditions(options: {
   old: readonly PodCondition[];
 }): PodCondition[] {
   const { records, phase, now } = options;
-  const done = phase === 'Succeeded' || phase === 'Failed';
+  // Only a Succeeded pod reports PodCompleted; a Failed one names what did not finish or is not ready.
+  const done = phase === 'Succeeded';
   const init = records.filter((r) => r.init);
   const main = records.filter((r) => !r.init);
   const initUnfinished = init.filter((r) => !(r.state.kind === 'terminated' && r.state.run.exitCode === 0)).map((r) => r.name);

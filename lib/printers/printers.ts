@@ -88,16 +88,67 @@ function containersAndImages(template: { spec?: { containers?: { name: string; i
   return [cs.map((c) => c.name).join(','), cs.map((c) => c.image ?? '').join(',')];
 }
 
-function podStatusReason(pod: Pod): string {
+type PrintedContainerStatus = {
+  ready?: boolean;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string }; running?: unknown; terminated?: { reason?: string; signal?: number; exitCode?: number } };
+  lastState?: { terminated?: { finishedAt?: string } };
+};
+
+/**
+ * The STATUS, READY and RESTARTS cells of a pod as kubectl's printPod computes them
+ * (pkg/printers/internalversion/printers.go): init progress (`Init:0/1`, `Init:Error`,
+ * `Init:CrashLoopBackOff`), the last container's waiting or terminated reason, `NotReady` /
+ * `Running` for a Completed container next to running ones, `Terminating`, and restarts with
+ * the time since the last one (`2 (15s ago)`).
+ */
+function podCells(pod: Pod, now: number): { reason: string; ready: number; restarts: string } {
   let reason: string = pod.status?.reason ?? pod.status?.phase ?? 'Pending';
-  const statuses = (pod.status?.containerStatuses ?? []) as { state?: { waiting?: { reason?: string }; terminated?: { reason?: string; signal?: number; exitCode?: number } }; ready?: boolean }[];
-  for (const cs of [...statuses].reverse()) {
-    if (cs.state?.waiting?.reason) reason = cs.state.waiting.reason;
-    else if (cs.state?.terminated?.reason) reason = cs.state.terminated.reason;
-    else if (cs.state?.terminated) reason = cs.state.terminated.signal ? `Signal:${cs.state.terminated.signal}` : `ExitCode:${cs.state.terminated.exitCode}`;
+  let restarts = 0;
+  let ready = 0;
+  let lastRestart = 0;
+  const noteRestart = (cs: PrintedContainerStatus): void => {
+    restarts += cs.restartCount ?? 0;
+    const finished = cs.lastState?.terminated?.finishedAt;
+    if (finished) lastRestart = Math.max(lastRestart, Date.parse(finished));
+  };
+  const initStatuses = (pod.status?.initContainerStatuses ?? []) as PrintedContainerStatus[];
+  const initCount = pod.spec.initContainers?.length ?? 0;
+  let initializing = false;
+  for (const [i, cs] of initStatuses.entries()) {
+    noteRestart(cs);
+    const term = cs.state?.terminated;
+    if (term && term.exitCode === 0) continue;
+    if (term) reason = term.reason ? `Init:${term.reason}` : term.signal ? `Init:Signal:${term.signal}` : `Init:ExitCode:${term.exitCode}`;
+    else if (cs.state?.waiting?.reason && cs.state.waiting.reason !== 'PodInitializing') reason = `Init:${cs.state.waiting.reason}`;
+    else reason = `Init:${i}/${initCount}`;
+    initializing = true;
+    break;
   }
-  if (pod.metadata.deletionTimestamp) reason = pod.status?.reason === 'NodeLost' ? 'Unknown' : 'Terminating';
-  return reason;
+  const initialized = pod.status?.conditions?.some((c) => c.type === 'Initialized' && c.status === 'True');
+  if (!initializing || initialized) {
+    restarts = 0;
+    lastRestart = 0;
+    let hasRunning = false;
+    const statuses = (pod.status?.containerStatuses ?? []) as PrintedContainerStatus[];
+    for (const cs of [...statuses].reverse()) {
+      noteRestart(cs);
+      const term = cs.state?.terminated;
+      if (cs.state?.waiting?.reason) reason = cs.state.waiting.reason;
+      else if (term?.reason) reason = term.reason;
+      else if (term) reason = term.signal ? `Signal:${term.signal}` : `ExitCode:${term.exitCode}`;
+      else if (cs.ready && cs.state?.running) {
+        hasRunning = true;
+        ready++;
+      }
+    }
+    if (reason === 'Completed' && hasRunning) reason = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'Running' : 'NotReady';
+  }
+  const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+  if (pod.metadata.deletionTimestamp && pod.status?.reason === 'NodeLost') reason = 'Unknown';
+  else if (pod.metadata.deletionTimestamp && !terminal) reason = 'Terminating';
+  const restartsCell = restarts !== 0 && lastRestart ? `${restarts} (${humanDuration(now - lastRestart)} ago)` : String(restarts);
+  return { reason, ready, restarts: restartsCell };
 }
 
 function servicePorts(svc: Service): string {
@@ -155,18 +206,16 @@ const PRINTERS: Record<string, Printer> = {
     ],
     row(obj, now) {
       const pod = obj as Pod;
-      const statuses = (pod.status?.containerStatuses ?? []) as { ready?: boolean; restartCount?: number }[];
-      const ready = statuses.filter((c) => c.ready).length;
-      const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+      const cells = podCells(pod, now);
       const gates = (pod.spec.readinessGates as { conditionType: string }[] | undefined) ?? [];
       const gatesCell = gates.length
         ? `${gates.filter((g) => pod.status?.conditions?.some((c) => c.type === g.conditionType && c.status === 'True')).length}/${gates.length}`
         : '<none>';
       return [
         pod.metadata.name!,
-        `${ready}/${pod.spec.containers.length}`,
-        podStatusReason(pod),
-        restarts,
+        `${cells.ready}/${pod.spec.containers.length}`,
+        cells.reason,
+        cells.restarts,
         age(pod, now),
         pod.status?.podIP ?? '<none>',
         pod.spec.nodeName || '<none>',
@@ -479,7 +528,7 @@ export function toTable(info: KindInfo, objects: KubeObject[], now: number, opti
     metadata: {},
     columnDefinitions: printer.columns.map(([name, priority, type]) => ({
       name,
-      type: type ?? (name === 'Restarts' || name === 'Desired' || name === 'Current' ? 'integer' : 'string'),
+      type: type ?? (name === 'Desired' || name === 'Current' ? 'integer' : 'string'),
       format: name === 'Name' ? 'name' : '',
       description: '',
       priority,
