@@ -16,6 +16,7 @@ import { ManualClock } from '../../lib/core/clock.js';
 import { createSocketFactory } from '../../lib/core/sockets.js';
 import { SctpAssociation, SctpMessageDecoder, encodeSctpMessage, SCTP_MAX_MESSAGE_BYTES, type SctpCloseInfo } from '../../lib/dataplane/sctp.js';
 import { main } from '../../lib/cli/main.js';
+import { PRIORITY } from '../../lib/dataplane/hooks.js';
 import type { Pod } from '../../lib/api/types.js';
 
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
@@ -199,6 +200,29 @@ t.test('failures: nothing listening refuses the association, a partitioned link 
   await t.rejects(cluster.dataplane.dialSctp(origin, pod('sctp-near').status!.podIP!, 9999), { code: 'PODNET_FLOW_FAILED', errno: 'ECONNREFUSED' });
   await t.rejects(cluster.dataplane.dialSctp(origin, pod('sctp-near').status!.podIP!, 8081), { code: 'PODNET_FLOW_FAILED', errno: 'ECONNREFUSED' }, 'UDP 8081 is not SCTP 8081');
   await t.rejects(cluster.dataplane.dialSctp(origin, pod('sctp-far').status!.podIP!, 8080), { code: 'PODNET_FLOW_FAILED', errno: 'ETIMEDOUT' });
+});
+
+t.test('a rule at a netfilter hook sees SCTP: `-p sctp --dport 8080 -j DROP` drops SCTP and lets TCP 8080 through', async (t) => {
+  const { cluster, far, origin, pod } = await quickstart(t);
+  const seen: string[] = [];
+  cluster.dataplane.nodes.get(far)!.register('FORWARD', {
+    name: 'test/filter',
+    priority: PRIORITY.filter,
+    run: (ctx) => {
+      seen.push(ctx.tuple.protocol);
+      return ctx.tuple.protocol === 'SCTP' && ctx.tuple.dport === 8080 ? { verdict: 'DROP', reason: '-p sctp --dport 8080 -j DROP' } : undefined;
+    },
+  });
+  const ip = pod('sctp-far').status!.podIP!;
+  const dropped = await cluster.dataplane.dialSctp(origin, ip, 8080).then(
+    () => undefined,
+    (e: { errno?: string; decision?: { trace: { detail?: string }[] } }) => e,
+  );
+  t.equal(dropped?.errno, 'ETIMEDOUT');
+  t.ok(dropped?.decision?.trace.some((s) => s.detail === 'test/filter: -p sctp --dport 8080 -j DROP'), 'the trace names the rule');
+  const { socket } = await cluster.dataplane.dialTcp(origin, ip, 8080);
+  socket.destroy();
+  t.same(seen, ['SCTP', 'TCP']);
 });
 
 t.test('podnet trace --protocol SCTP walks the flow as SCTP', async (t) => {
