@@ -60,6 +60,7 @@ const GROUP_PRIORITY: Record<string, number> = {
   '': 18000,
   apps: 17800,
   'networking.k8s.io': 17200,
+  'coordination.k8s.io': 16500,
   'discovery.k8s.io': 16200,
 };
 

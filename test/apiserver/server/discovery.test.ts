@@ -59,7 +59,7 @@ t.test('Unaggregated discovery: /api and /apis', async (t) => {
   }
   t.notOk(names.includes(''), 'the core group is not in /apis');
   // Built-in groups come before custom-resource groups (APIService priorities), by name after that.
-  t.strictSame(names, ['apps', 'networking.k8s.io', 'discovery.k8s.io', 'gateway.networking.k8s.io', 'projectcalico.org']);
+  t.strictSame(names, ['apps', 'networking.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'gateway.networking.k8s.io', 'projectcalico.org']);
 
   const gateway = list.groups.find((g) => g.name === 'gateway.networking.k8s.io')!;
   t.strictSame(gateway, {
