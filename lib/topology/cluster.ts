@@ -138,7 +138,7 @@ function parseBandwidth(v: unknown, path: string, errors: FieldError[]): number 
   return undefined;
 }
 
-const CLUSTER_FIELDS = ['seed', 'nodes', 'network', 'kubeProxy', 'dns', 'links', 'nodeLifecycle', 'kubernetesVersion'];
+const CLUSTER_FIELDS = ['seed', 'nodes', 'network', 'kubeProxy', 'dns', 'links', 'kubernetesVersion', 'nodeLifecycle'];
 const NODE_FIELDS = ['name', 'role', 'labels', 'zone', 'region', 'address', 'taints', 'schedulable', 'podCIDR', 'down'];
 const NETWORK_FIELDS = [
   'plugin',
