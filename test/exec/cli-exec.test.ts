@@ -4,6 +4,7 @@
 // adding kubectl's `command terminated with exit code N` on stderr when it is not 0.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { Cluster } from '../../lib/cluster.js';
 import type { Pod } from '../../lib/api/types.js';
 
 const BIN = 'bin/podnet.js';
@@ -13,10 +14,11 @@ function podnet(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-t.test('podnet exec -f quickstart.yaml client -- curl ... names the web pod; failures exit with curl\'s code', async (t) => {
-  const list = podnet('get', 'pods', '-l', 'app=web', '-o', 'json', '-f', 'topologies/quickstart.yaml');
-  t.equal(list.code, 0, list.stderr);
-  const web = (JSON.parse(list.stdout) as { items: Pod[] }).items[0]!;
+t.test('podnet exec -f quickstart.yaml client -- curl ... names the web pod; a failure exits with curl\'s code', async (t) => {
+  // The topology's seed makes names and IPs the same in every run: read them here, in-process.
+  const cluster = await Cluster.fromFiles(['topologies/quickstart.yaml']);
+  const web = (cluster.list('pods', { namespace: 'default', labelSelector: 'app=web' }) as Pod[])[0]!;
+  await cluster.stop();
   const ip = web.status!.podIP!;
   const ok = podnet('exec', '-f', 'topologies/quickstart.yaml', 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `http://${ip}:8080/hostname`);
   t.same(ok, { code: 0, stdout: `${web.metadata.name} 200`, stderr: '' });
@@ -24,7 +26,4 @@ t.test('podnet exec -f quickstart.yaml client -- curl ... names the web pod; fai
   t.equal(refused.code, 7);
   t.equal(refused.stdout, '');
   t.match(refused.stderr, /^curl: \(7\) Failed to connect to [\d.]+ port 9999 after \d+ ms: Couldn't connect to server\ncommand terminated with exit code 7\n$/);
-  const missing = podnet('exec', '-f', 'topologies/quickstart.yaml', 'client', '--', 'dig', 'web');
-  t.equal(missing.code, 1, 'a program the image lacks: the runtime error, exit 1 (as kubectl)');
-  t.match(missing.stderr, /^error: Internal error occurred: .*exec: "dig": executable file not found in \$PATH: unknown\n$/);
 });
