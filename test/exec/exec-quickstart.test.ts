@@ -73,6 +73,9 @@ t.test('a dropped flow times out: curl --max-time → 28', async (t) => {
   t.match(r.stderr.toString(), /^curl: \(28\) Connection timed out after \d+ milliseconds\n$/);
   const nc = await cluster.exec('default', 'client', { argv: ['nc', '-zv', '-w', '2', far.status!.podIP!, '8080'] });
   t.equal(nc.exitCode, 1, 'nc -z through the partition fails');
+  const near = pods.find((p) => p.metadata.labels?.app === 'web' && p.spec.nodeName !== far.spec.nodeName)!;
+  const connect = await cluster.exec('default', near.metadata.name!, { argv: ['/agnhost', 'connect', `${far.status!.podIP}:8080`, '--timeout=5s'] });
+  t.same({ code: connect.exitCode, err: connect.stderr.toString() }, { code: 1, err: 'TIMEOUT\n' }, 'agnhost connect through the partition: TIMEOUT, exit 1');
 });
 
 t.test('busybox wget -qO-, nc -z / -zv / -u in the client pod', async (t) => {
