@@ -390,7 +390,12 @@ async function netexec(ctx: ContainerContext, args: readonly string[]): Promise<
   return {
     async stop() {
       state.terminating = true;
-      if (delayShutdown > 0 && proc.running) {
+      // Only with --delay-shutdown does netexec catch SIGTERM (and then exits 0); otherwise the signal ends it.
+      if (delayShutdown <= 0) {
+        await proc.stop();
+        return;
+      }
+      if (proc.running) {
         ctx.log(`Sleeping ${delayShutdown} seconds before terminating...`);
         await new Promise<void>((resolve) => {
           processTimer(proc, delayShutdown * 1000, resolve);
@@ -398,6 +403,7 @@ async function netexec(ctx: ContainerContext, args: readonly string[]): Promise<
         });
       }
       await proc.stop();
+      return 0;
     },
     // SIGKILL ends the --delay-shutdown sleep too: stopping the process clears its timers.
     kill: () => void proc.stop(),

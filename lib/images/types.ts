@@ -70,8 +70,12 @@ export interface ContainerContext {
 
 /** A running container of a built-in image. */
 export interface RunningContainer {
-  /** Stops listening and closes every connection (SIGTERM); may take its time, as a real program may. */
-  stop(): Promise<void>;
+  /**
+   * Stops listening and closes every connection (SIGTERM); may take its time, as a real program
+   * may. Resolves with the program's exit code when it knows it (a program that handles SIGTERM
+   * and exits 0); otherwise the runtime reports 143, death by SIGTERM.
+   */
+  stop(): Promise<void | number>;
   /** Ends the program at once (SIGKILL, after the grace period); without it the runtime only closes its sockets. */
   kill?(): void;
   /** Runs a built-in command inside the container (`exec` probes, `podnet exec`). */

@@ -251,7 +251,8 @@ export class PodWorker {
     this.#host.track(
       brief(
         this.#stop(r.name, grace * 1000).then((code) => {
-          this.#exited(r.name, code, 'Error', undefined, true);
+          // Killed for a failed probe: restarted unless the policy is Never, whatever the exit code.
+          this.#exited(r.name, code, code === 0 ? 'Completed' : 'Error', undefined, true, this.#pod.spec.restartPolicy !== 'Never');
         }),
       ),
     );
@@ -263,12 +264,12 @@ export class PodWorker {
   }
 
   async #stop(name: string, graceMs: number): Promise<number> {
-    if (!this.#sandbox) return 0;
+    if (!this.#sandbox) return 143;
     return this.#sandbox.stopContainer(name, graceMs, (fn, ms) => this.#host.clock.setTimeout(fn, ms));
   }
 
   /** A container ended (by itself, by failing to start, or killed after a failed probe). */
-  #exited(name: string, exitCode: number, reason: string, message?: string, force = false): void {
+  #exited(name: string, exitCode: number, reason: string, message?: string, force = false, restart?: boolean): void {
     const r = this.records.find((x) => x.name === name);
     if (!r || this.#killed || (this.#terminating && !force)) return;
     if (r.state.kind !== 'running' && !force) return;
@@ -280,7 +281,7 @@ export class PodWorker {
     r.ready = false;
     r.started = false;
     const policy = r.init && this.#pod.spec.restartPolicy !== 'Never' ? 'OnFailure' : this.#pod.spec.restartPolicy;
-    if (restarts(policy, exitCode)) this.#restart(r, run, now);
+    if (restart ?? restarts(policy, exitCode)) this.#restart(r, run, now);
     else if (r.init && exitCode === 0) this.#host.track(this.#next());
     this.#checkTerminal();
     this.#changed();

@@ -98,9 +98,9 @@ export async function startLocalProcess(options: LocalProcessOptions): Promise<R
   }
 
   let stopping = false;
-  const exited = new Promise<void>((resolve) => {
+  const exited = new Promise<number>((resolve) => {
     child.once('exit', (code, signal) => {
-      resolve();
+      resolve(exitCodeOf(code, signal));
       if (!stopping) ctx.exit(exitCodeOf(code, signal));
     });
   });
@@ -108,7 +108,7 @@ export async function startLocalProcess(options: LocalProcessOptions): Promise<R
     async stop() {
       stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      return exited;
     },
     kill() {
       stopping = true;

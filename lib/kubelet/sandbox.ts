@@ -235,7 +235,8 @@ export class PodSandbox implements SandboxEndpoint {
 
   /**
    * Stops a container as the runtime does: SIGTERM, and SIGKILL once `graceMs` has passed
-   * (timed by `timer`). Resolves with the exit code: 0 after a graceful stop, 137 when killed.
+   * (timed by `timer`). Resolves with the exit code: the program's own after SIGTERM (143, death
+   * by the signal, unless it says otherwise), 137 when killed.
    */
   async stopContainer(name: string, graceMs: number, timer: (fn: () => void, ms: number) => { cancel(): void }): Promise<number> {
     const running = this.#containers.get(name);
@@ -244,20 +245,18 @@ export class PodSandbox implements SandboxEndpoint {
       this.#release(name);
       return 0;
     }
-    let killed = false;
-    await new Promise<void>((resolve) => {
+    const code = await new Promise<number>((resolve) => {
       const t = timer(() => {
-        killed = true;
         running.kill?.();
-        resolve();
+        resolve(137);
       }, graceMs);
       running.stop().then(
-        () => (t.cancel(), resolve()),
-        () => (t.cancel(), resolve()),
+        (exit) => (t.cancel(), resolve(typeof exit === 'number' ? exit : 143)),
+        () => (t.cancel(), resolve(143)),
       );
     });
     this.#release(name);
-    return killed ? 137 : 0;
+    return code;
   }
 
   /** Closes what the sandbox bound for a container and frees its ports. */

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
-import type { KubeObject, Pod } from '../../lib/api/types.js';
+import type { Pod } from '../../lib/api/types.js';
+import type { KubeObject } from '../../lib/api/meta.js';
 
 // A small HTTP server written the way a user's program would be: it binds where podnet says.
 const SERVER = `
