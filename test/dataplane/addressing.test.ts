@@ -199,7 +199,7 @@ t.test('PortMapper: dual-stack entries, validation, and a loopback-only address'
   t.same(mapper.entries(), { '10.78.0.5:443/TCP': '127.78.0.5:10443', '[fd00:10:78::5]:443/TCP': '127.78.0.5:10443' });
   await t.rejects(mapper.map(0, 'TCP'), { code: 'PODNET_INVALID_PORT' });
   await t.rejects(mapper.map(65536, 'TCP'), { code: 'PODNET_INVALID_PORT' });
-  await t.rejects(mapper.map(80, 'SCTP' as 'TCP'), { code: 'PODNET_UNSUPPORTED_PROTOCOL' });
+  await t.rejects(mapper.map(80, 'ICMP' as 'TCP'), { code: 'PODNET_UNSUPPORTED_PROTOCOL' });
   t.throws(() => new PortMapper({ loopback: '10.244.1.5', sockets }), { code: 'PODNET_NOT_LOOPBACK' }, 'a mapper lives on a loopback address');
 });
 

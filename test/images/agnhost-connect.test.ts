@@ -41,7 +41,7 @@ t.test('agnhost connect.go: exit codes and stderr', async (t) => {
   }
 });
 
-t.test('agnhost connect.go: SCTP is not emulated, and says so', async (t) => {
+t.test('agnhost connect.go: --protocol=sctp where the sandbox has no SCTP (the fake context) fails as OTHER', async (t) => {
   const { client } = await cluster(t);
   const result = await agnhostConnect(client, ['10.244.2.2:8080', '--protocol=sctp']);
   t.equal(result.exitCode, 1);
