@@ -68,9 +68,13 @@ async function power(opts: RemoteOptions, name: string, action: 'stop' | 'start'
   try {
     return await client.request<NodePowerAnswer>('POST', `${PODNET_API_PREFIX}/nodes/${encodeURIComponent(name)}/${action}`);
   } catch (err) {
-    // kubectl exits 1 for an object that does not exist; so does this verb.
-    if (err instanceof ApiError && err.status.code === 404 && err.status.reason === 'NotFound') {
-      throw new PodnetError('PODNET_NODE_NOT_FOUND', err.message === 'the server could not find the requested resource' ? `the server does not serve podnet's node control (is it podnet up?)` : err.message);
+    if (err instanceof ApiError && err.status.code === 404) {
+      // The path itself is unknown: an API server that is not podnet's.
+      if (err.message === 'the server could not find the requested resource') {
+        throw new PodnetError('PODNET_API_ERROR', `${config.server} does not serve podnet's node control: is it a podnet up?`);
+      }
+      // kubectl exits 1 for an object that does not exist; so does this verb.
+      throw new PodnetError('PODNET_NODE_NOT_FOUND', err.message);
     }
     throw err;
   }

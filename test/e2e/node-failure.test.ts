@@ -8,8 +8,8 @@
 // `down: true`, the eviction timeout from the Cluster document, and `podnet node stop|start`
 // against a running `podnet up`.
 import t from 'tap';
-import { readFileSync, mkdtempSync } from 'node:fs';
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import type { Node, Pod } from '../../lib/api/types.js';
 import { main } from '../../lib/cli/main.js';
+import { RestClient } from '../../lib/client/rest.js';
+import { loadClientConfig } from '../../lib/kubeconfig/kubeconfig.js';
 
 function httpGet(socket: Socket, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -156,7 +158,7 @@ t.test('the Cluster document: a node that starts down, and the eviction timeout'
 });
 
 const BIN = 'bin/podnet.js';
-const built = spawnSync(process.execPath, ['-e', "import('./dist/lib/cli/node.js').then(() => process.exit(0), () => process.exit(1))"]).status === 0;
+const built = existsSync('dist/lib/cli/node.js');
 
 t.test('podnet node stop|start against a running podnet up', { skip: built ? false : 'dist is not built (npm run build)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'podnet-node-'));
@@ -204,6 +206,19 @@ t.test('podnet node stop|start against a running podnet up', { skip: built ? fal
   t.equal(await connect(), 'ECONNREFUSED', "the stopped node's pod no longer listens");
   t.same(await run('node', 'stop', 'worker2', '--kubeconfig', kubeconfig), { code: 0, stdout: 'node/worker2 already stopped\n', stderr: '' });
   t.same(await run('node', 'stop', 'nope', '--kubeconfig', kubeconfig), { code: 1, stdout: '', stderr: 'error: nodes "nope" not found\n' });
+  const client = new RestClient(loadClientConfig({ kubeconfig }));
+  t.match(await client.request('POST', '/apis/podnet.dev/v1alpha1/nodes/nope/stop').catch((e: unknown) => e), {
+    status: { kind: 'Status', status: 'Failure', code: 404, reason: 'NotFound', message: 'nodes "nope" not found' },
+  });
+  t.match(await client.request('GET', '/apis/podnet.dev/v1alpha1/nodes'), {
+    kind: 'NodePowerList',
+    items: [
+      { metadata: { name: 'control-plane' }, status: { state: 'running' } },
+      { metadata: { name: 'worker' }, status: { state: 'running' } },
+      { metadata: { name: 'worker2' }, status: { state: 'stopped' } },
+    ],
+  });
+  t.match(await client.request('GET', '/apis/podnet.dev/v1alpha1/nodes/worker2/stop').catch((e: unknown) => e), { status: { code: 405, reason: 'MethodNotAllowed' } });
   t.same(await run('node', 'start', 'worker2', '--kubeconfig', kubeconfig), { code: 0, stdout: 'node/worker2 started\n', stderr: '' });
   const after = JSON.parse((await run('get', 'pods', web.metadata.name!, '-o', 'json', '--kubeconfig', kubeconfig)).stdout) as Pod;
   const again = JSON.parse(after.metadata.annotations!['podnet.dev/host-addresses']!)[`${web.status!.podIP}:8080/TCP`] as string;
