@@ -181,6 +181,7 @@ export class NodeLifecycleController extends Controller {
   readonly #limiters = new Map<string, TokenBucket>();
   /** Per zone, the nodes waiting for their NoExecute taint, in the order queued. */
   readonly #taintQueue = new Map<string, string[]>();
+  #monitorTimer: TimerHandle | undefined;
 
   constructor(options: Partial<NodeLifecycleSettings> = {}) {
     super();
@@ -200,7 +201,7 @@ export class NodeLifecycleController extends Controller {
 
   protected reconcile(key: string): void {
     if (key === 'monitor') {
-      this.enqueueAfter('monitor', this.#o.nodeMonitorPeriodMs);
+      this.#armMonitor();
       this.#monitorNodeHealth();
       this.#doNoExecuteTaintingPass();
     } else if (key === 'taint') {
@@ -214,6 +215,31 @@ export class NodeLifecycleController extends Controller {
 
   #now(): number {
     return this.ctx.clock.now();
+  }
+
+  /**
+   * The next pass runs in the timer itself, when it falls due (`wait.UntilWithContext` on the
+   * controller's clock): moved a long way at once, a ManualClock runs every pass in order,
+   * interleaved with the kubelets' lease renewals, as real time would.
+   */
+  #armMonitor(): void {
+    this.#monitorTimer?.cancel();
+    this.#monitorTimer = this.ctx.clock.setTimeout(() => {
+      this.#monitorTimer = undefined;
+      try {
+        this.#armMonitor();
+        this.#monitorNodeHealth();
+        this.#doNoExecuteTaintingPass();
+      } catch {
+        this.enqueue('monitor'); // retried with back-off by the work queue
+      }
+    }, this.#o.nodeMonitorPeriodMs);
+  }
+
+  override stop(): void {
+    super.stop();
+    this.#monitorTimer?.cancel();
+    this.#monitorTimer = undefined;
   }
 
   #monitorNodeHealth(): void {

@@ -25,7 +25,7 @@
 
 import http from 'node:http';
 import type net from 'node:net';
-import { rfc3339 } from '../core/clock.js';
+import { rfc3339, type TimerHandle } from '../core/clock.js';
 import { PodnetError } from '../core/errors.js';
 import { requireKind } from '../api/scheme.js';
 import type { KubeObject } from '../api/meta.js';
@@ -117,6 +117,7 @@ export class NodeStatusAgent extends Controller {
   #ports: PortMapper | undefined;
   readonly #servers: net.Server[] = [];
   #lastReport = -Infinity;
+  #leaseTimer: TimerHandle | undefined;
 
   constructor(nodeName: string, options: NodeStatusOptions = {}) {
     super();
@@ -142,13 +143,32 @@ export class NodeStatusAgent extends Controller {
     if (this.#state !== 'running') return;
     if (key === 'lease') {
       this.#renewLease();
-      this.enqueueAfter('lease', this.renewIntervalMs);
+      this.#armLease();
     } else if (key === 'status') {
       this.#syncStatus();
       this.enqueueAfter('status', NODE_STATUS_UPDATE_FREQUENCY_MS);
     } else if (key === 'host-addresses') {
       this.#publishHostAddresses();
     }
+  }
+
+  /**
+   * The lease is renewed in the timer itself, at the moment it falls due, as the kubelet's lease
+   * controller does on its own clock — so a ManualClock moved a long way at once renews it all
+   * along, and the node lifecycle controller (which also runs on the clock) never sees a gap.
+   */
+  #armLease(): void {
+    this.#leaseTimer?.cancel();
+    this.#leaseTimer = this.ctx.clock.setTimeout(() => {
+      this.#leaseTimer = undefined;
+      if (this.#state !== 'running') return;
+      try {
+        this.#renewLease();
+        this.#armLease();
+      } catch {
+        this.enqueue('lease'); // retried with back-off by the work queue
+      }
+    }, this.renewIntervalMs);
   }
 
   /**
@@ -183,6 +203,7 @@ export class NodeStatusAgent extends Controller {
   async shutdown(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#leaseTimer?.cancel();
     super.stop();
     this.#dataplane?.setHostEndpoint(this.nodeName, undefined);
     this.#ports?.releaseAll();

@@ -67,6 +67,15 @@ t.test('the kubelet holds a Lease in kube-node-lease and renews it every 10 s', 
   t.equal(Date.parse(lease(c).spec.renewTime as string) - Date.parse(first.spec.renewTime as string), 40_000, 'and every 10 s after');
 });
 
+t.test('a ManualClock moved ten minutes at once: the lease was renewed all along, the node is still Ready', async (t) => {
+  const { c, clock } = await cluster(t);
+  clock.advance(600_000);
+  await c.settle();
+  t.equal(Date.parse(lease(c).spec.renewTime as string), clock.now(), 'renewed at the last 10 s mark');
+  t.equal(ready(c).status, 'True');
+  t.same((c.get('nodes', NODE) as Node).spec.taints ?? [], []);
+});
+
 t.test('Ready is KubeletReady; an unchanged status is posted again only after 5 minutes', async (t) => {
   const { c, clock, advance } = await cluster(t);
   const start = ready(c);
