@@ -17,6 +17,7 @@ import net, { type Socket } from 'node:net';
 import { ManualClock } from '../../lib/core/clock.js';
 import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
+import { parseClusterDocument } from '../../lib/topology/cluster.js';
 import type { Node, Pod } from '../../lib/api/types.js';
 import { main } from '../../lib/cli/main.js';
 import { RestClient } from '../../lib/client/rest.js';
@@ -155,6 +156,11 @@ t.test('the Cluster document: a node that starts down, and the eviction timeout'
   t.match(q.ready('worker2'), { status: 'True' });
   t.same((q.node('worker2').spec.taints ?? []).filter((x) => x.key.startsWith('node.kubernetes.io/')), []);
   await t.rejects(q.cluster.stopNode('nope'), { code: 'PODNET_NOT_FOUND', message: 'nodes "nope" not found' });
+  const parse = (spec: Record<string, unknown>) => () => parseClusterDocument({ apiVersion: 'podnet.dev/v1alpha1', kind: 'Cluster', spec });
+  t.throws(parse({ nodeLifecycle: { evictionTimeoutSeconds: -1 } }), { code: 'PODNET_TOPOLOGY_INVALID', message: /spec\.nodeLifecycle\.evictionTimeoutSeconds: Invalid value: -1: must be a whole number of seconds, 0 or more/ });
+  t.throws(parse({ nodeLifecycle: { nodeMonitorGracePeriodSeconds: 0.5 } }), { message: /spec\.nodeLifecycle\.nodeMonitorGracePeriodSeconds: Invalid value: 0\.5: must be a whole number of seconds, at least 1/ });
+  t.throws(parse({ nodeLifecycle: { podEvictionTimeout: '5m' } }), { message: /spec\.nodeLifecycle\.podEvictionTimeout: Not found: unknown field "podEvictionTimeout"; known fields: nodeMonitorGracePeriodSeconds, evictionTimeoutSeconds/ });
+  t.throws(parse({ nodes: [{ name: 'a', down: 'yes' }] }), { message: /spec\.nodes\[0\]\.down: Invalid value: "yes": must be true or false/ });
 });
 
 const BIN = 'bin/podnet.js';
