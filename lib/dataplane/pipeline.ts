@@ -196,6 +196,8 @@ export class Pipeline {
       if (!next) return done('REJECT', 'no route to host');
       if (this.#o.isDown?.(next.name)) {
         const overlay = node.interfaces.get(route.dev)?.kind === 'vxlan';
+        // Encapsulated, but nothing on the dead node decapsulates it.
+        if (trace.at(-1)?.node === next.name && trace.at(-1)?.action === 'decap') trace.pop();
         trace.push({ node: node.name, stage: overlay ? 'vxlan' : 'route', action: 'DROP', detail: `${next.name} is down (${overlay ? 'the VTEP answers nothing' : 'no ARP reply'})` });
         return done('DROP', overlay ? NODE_DOWN.overlay : NODE_DOWN.neighbour);
       }
