@@ -71,6 +71,10 @@ t.test('a stopped worker: its pods stop answering, it goes NotReady, its pods ar
   const toNode = q.cluster.dataplane.dialTcp(q.origin, q.cluster.dataplane.hostIP(victim)!, 10248);
   q.clock.advance(50);
   await t.rejects(toNode, { message: /^EHOSTUNREACH: .*no ARP reply/ }, "the node's own address: no ARP reply, EHOSTUNREACH");
+  await t.rejects(q.cluster.dataplane.dialTcp({ kind: 'pod', node: victim, pod: `default/${lost[0]!.metadata.name}` }, q.client.status!.podIP!, 8080), {
+    code: 'PODNET_NODE_DOWN',
+    message: `node ${victim} is down: nothing on it can open a connection`,
+  });
   t.equal(q.ready(victim).status, 'True', 'the control plane has not noticed yet');
 
   await q.advance(55_000);
