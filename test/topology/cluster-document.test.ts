@@ -390,6 +390,7 @@ const EVERYTHING = {
     kubeProxy: { mode: 'ipvs', ipvsScheduler: 'wrr' },
     dns: { domain: 'lab.example' },
     links: [{ between: ['cp', 'w1'], latency: '2ms', jitter: '1ms', loss: '1%', bandwidth: '10mbit', partitioned: false }],
+    nodeLifecycle: { nodeMonitorGracePeriodSeconds: 20, evictionTimeoutSeconds: 60 },
   },
 };
 
@@ -405,6 +406,7 @@ t.test('the JSON Schema describes exactly the fields the parser accepts', async 
   t.same(keys(EVERYTHING.spec.kubeProxy), described(at('kubeProxy')), 'spec.kubeProxy');
   t.same(keys(EVERYTHING.spec.dns), described(at('dns')), 'spec.dns');
   t.same(keys(EVERYTHING.spec.links[0]!), described(at('links.[]')), 'spec.links[]');
+  t.same(keys(EVERYTHING.spec.nodeLifecycle), described(at('nodeLifecycle')), 'spec.nodeLifecycle');
 
   // ... the parser accepts it and every value reaches the ClusterSpec ...
   const c = parseClusterDocument(EVERYTHING);
@@ -431,6 +433,7 @@ t.test('the JSON Schema describes exactly the fields the parser accepts', async 
     kubeProxy: { mode: 'ipvs', ipvsScheduler: 'wrr' },
     dns: { domain: 'lab.example' },
     links: [{ between: ['cp', 'w1'], latencyMs: 2, jitterMs: 1, lossPercent: 1, bandwidthMbit: 10, partitioned: false }],
+    nodeLifecycle: { nodeMonitorGracePeriodSeconds: 20, evictionTimeoutSeconds: 60 },
   });
 
   // ... and where the schema forbids other properties, so does the parser, naming the path.
