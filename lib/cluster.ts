@@ -201,8 +201,10 @@ export class Cluster implements NodePowerControl {
   }
 
   /** Starts a node's kubelet and its heartbeat. */
-  #powerOn(name: string): void {
-    const kubelet = new Kubelet(name, this.network, { dataplane: this.dataplane, lookupImage });
+  #powerOn(name: string, restart = false): void {
+    // At the cluster's start the kubelet adopts pods that arrive running (a snapshot keeps its
+    // states); a node powered on again recomputes every status, as a restarted kubelet does.
+    const kubelet = new Kubelet(name, this.network, { dataplane: this.dataplane, lookupImage, adoptRunningPods: !restart });
     const agent = new NodeStatusAgent(name, { dataplane: this.dataplane });
     this.#kubelets.set(name, kubelet);
     this.#nodeAgents.set(name, agent);
@@ -245,7 +247,7 @@ export class Cluster implements NodePowerControl {
     if (!this.#down.has(name)) return { node: name, state: 'running', changed: false };
     this.#down.delete(name);
     this.dataplane.setNodeDown(name, false);
-    this.#powerOn(name);
+    this.#powerOn(name, true);
     await this.settle();
     return { node: name, state: 'running', changed: true };
   }

@@ -510,8 +510,13 @@ export class NodeLifecycleController extends Controller {
     if (!pod || !nodeName) return;
     // Judged by the node's health as the last pass saw it; a node not seen yet is left to the next pass.
     const ready = this.#health.get(nodeName)?.ready;
-    if (!ready || !this.ctx.store.get(NODE, undefined, nodeName)) return;
-    if (ready.status !== 'True') this.#markPodNotReady(pod);
+    const node = this.ctx.store.get(NODE, undefined, nodeName) as Node | undefined;
+    if (!ready || !node) return;
+    // A kubelet that came back has posted Ready=True already: its pods are its own again, even
+    // before the next pass sees the renewed lease (otherwise the two would rewrite each other's
+    // pod status until then).
+    const live = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+    if (ready.status !== 'True' && live !== 'True') this.#markPodNotReady(pod);
   }
 
   #recordNodeEvent(node: Node, reason: string, event: string): void {

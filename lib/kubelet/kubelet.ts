@@ -56,6 +56,8 @@ export interface Sandbox {
 export interface KubeletRuntime {
   dataplane: Dataplane;
   lookupImage(image: string): BuiltinImage | undefined;
+  /** Keep the given status of pods that arrive running (a snapshot import); see {@link PodWorker}. */
+  adoptRunningPods?: boolean;
 }
 
 /** One node's kubelet. */
@@ -111,7 +113,11 @@ export class Kubelet extends Controller {
     if (pod.metadata.deletionTimestamp) return this.#terminate(key, pod);
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
-    if (!this.#sandboxes.has(key)) this.#runSandbox(key, pod);
+    const entry = this.#sandboxes.get(key);
+    if (!entry) return this.#runSandbox(key, pod);
+    // The status manager's reconcile: a status someone else rewrote (the node lifecycle controller
+    // marking pods not ready) is put back to what the kubelet sees.
+    if (entry.worker && !entry.terminating && pod.status?.podIP) this.#writeStatus(key, entry);
   }
 
   #node(): Node {
@@ -162,6 +168,7 @@ export class Kubelet extends Controller {
       node: this.nodeName,
       version: this.ctx.cluster.kubernetesVersion.replace(/^v/, '').split('.').slice(0, 2).join('.'),
       dataplane: runtime?.dataplane,
+      adopt: runtime?.adoptRunningPods ?? true,
       event: (type, reason, message) => {
         const current = this.#current(key, entry);
         if (current) this.ctx.recorder.record(current, type, reason, message, KUBELET, this.nodeName);

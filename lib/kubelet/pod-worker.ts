@@ -38,6 +38,8 @@ export interface PodWorkerHost {
   /** The Kubernetes version (major.minor) probes announce. */
   version: string;
   dataplane: Dataplane | undefined;
+  /** Whether a pod that arrives running keeps its given container states (a snapshot import). */
+  adopt: boolean;
   /** Records an event on the pod. */
   event(type: 'Normal' | 'Warning', reason: string, message: string): void;
   /** The worker's view changed: write the pod status. */
@@ -89,7 +91,7 @@ export class PodWorker {
     sandbox?.onContainerExit((name, code) => this.#exited(name, code, code === 0 ? 'Completed' : 'Error'));
     // A pod that arrives running (a snapshot import) keeps the states it was given: readiness,
     // restarts, start times — and its status is not rewritten until something really changes.
-    if (pod.status?.phase === 'Running' && pod.status.podIP) {
+    if (host.adopt && pod.status?.phase === 'Running' && pod.status.podIP) {
       this.#adopting = true;
       for (const cs of (pod.status.containerStatuses ?? []) as { name?: string; ready?: boolean; started?: boolean; restartCount?: number; state?: { running?: { startedAt?: string } } }[]) {
         if (cs.name && cs.state?.running?.startedAt) {

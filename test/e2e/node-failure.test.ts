@@ -132,10 +132,9 @@ t.test('a node that comes back before the eviction timeout keeps its pods, which
   t.equal(same.status!.podIP, far.status!.podIP, 'its IP is kept');
   const { socket } = await q.cluster.dataplane.dialTcp(q.origin, far.status!.podIP!, 8080);
   t.equal(await httpGet(socket, '/hostname'), far.metadata.name, 'and it answers again');
-  // The node controller marked it Ready=False while the node was away; a rebooted kubelet reports
-  // it again. podnet's kubelet adopts a Running pod's status as it finds it (snapshot import), so
-  // the condition stays False until something else changes — left to the kubelet's owner.
-  t.match(same.status!.conditions!.find((c) => c.type === 'Ready'), { status: 'True' }, 'Ready again', { todo: 'kubelet: a pod found Running on start keeps its status (pod-worker adoption)' });
+  // The node controller marked it Ready=False while the node was away; the kubelet, back, reports
+  // what it sees again (its status manager puts back a status someone else rewrote).
+  t.match(same.status!.conditions!.find((c) => c.type === 'Ready'), { status: 'True' }, 'Ready again');
 });
 
 t.test('the Cluster document: a node that starts down, and the eviction timeout', async (t) => {
