@@ -299,6 +299,18 @@ export class PodSandbox implements SandboxEndpoint {
     this.#state = 'stopped';
   }
 
+  /**
+   * Keeps a socket bound for a container — unless the sandbox stopped while it was being bound
+   * (a pod deleted as its containers start): then it is closed at once and the bind fails.
+   */
+  #keep(container: string, server: { close(): void }): void {
+    if (this.#state === 'stopping' || this.#state === 'stopped') {
+      server.close();
+      throw new PodnetError('PODNET_SANDBOX_STOPPED', `the sandbox of ${this.key} has stopped`);
+    }
+    this.#serversOf(container).push(server);
+  }
+
   #serversOf(container: string): { close(): void }[] {
     let list = this.#servers.get(container);
     if (!list) this.#servers.set(container, (list = []));
@@ -351,7 +363,7 @@ export class PodSandbox implements SandboxEndpoint {
           const conn: AcceptedConnection = { socket, remoteAddress: peer(socket.remoteAddress), remotePort: socket.remotePort ?? 0 };
           onConnection(conn);
         });
-        this.#serversOf(containerName).push(server);
+        this.#keep(containerName, server);
         this.#listeners.set(`${port}/TCP`, real);
       },
       listenUdp: async (port, onMessage) => {
@@ -366,7 +378,7 @@ export class PodSandbox implements SandboxEndpoint {
           };
           onMessage(msg);
         });
-        this.#serversOf(containerName).push(socket);
+        this.#keep(containerName, socket);
         this.#listeners.set(`${port}/UDP`, real);
       },
       dialTcp: async (host, port, options = {}) => {
@@ -386,7 +398,7 @@ export class PodSandbox implements SandboxEndpoint {
         server.on('connection', (socket: Socket) => {
           onAssociation(new SctpAssociation(socket, { localAddress: this.ips[0]!, localPort: port, remoteAddress: peer(socket.remoteAddress), remotePort: socket.remotePort ?? 0 }));
         });
-        this.#serversOf(containerName).push(server);
+        this.#keep(containerName, server);
         this.#listeners.set(`${port}/SCTP`, real);
       },
       dialSctp: async (host, port, options = {}) => {
