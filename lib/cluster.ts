@@ -19,7 +19,7 @@ import { WellKnown, type Node, type Pod } from './api/types.js';
 import { ObjectStore, type DeleteOptions, type ListOptions, type WatchEvent, type WatchOptions } from './apiserver/store.js';
 import { defaulting } from './apiserver/defaults.js';
 import { defaultTolerationSeconds } from './apiserver/defaulttolerationseconds.js';
-import type { NodePowerControl, NodePowerState } from './apiserver/server/podnet.js';
+import type { NodeTable, PodnetControl, NodePowerState } from './apiserver/server/podnet.js';
 import { validation } from './apiserver/validation/index.js';
 import { createServiceAllocation } from './apiserver/allocators/index.js';
 import { ControllerManager, type ControllerContext } from './controllers/controller.js';
@@ -36,6 +36,8 @@ import { Kubelet } from './kubelet/kubelet.js';
 import { NetworkAgentController } from './kubelet/network-agent.js';
 import { NodeStatusAgent, kubeletConditions } from './kubelet/node-status.js';
 import { Dataplane } from './dataplane/dataplane.js';
+import { formatTrace, type FlowDecision } from './dataplane/pipeline.js';
+import { isIP } from 'node:net';
 import { lookupImage } from './images/registry.js';
 import { createNetworkPlugin, type NetworkPlugin } from '../plugins/registry.js';
 import { defaultClusterSpec, nodeLabels } from './topology/cluster.js';
@@ -86,7 +88,7 @@ export type ClusterState = 'created' | 'running' | 'stopped';
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 /** An emulated cluster. */
-export class Cluster implements NodePowerControl {
+export class Cluster implements PodnetControl {
   readonly spec: ClusterSpec;
   readonly store: ObjectStore;
   readonly clock: Clock;
@@ -457,6 +459,45 @@ export class Cluster implements NodePowerControl {
       );
       check();
     });
+  }
+
+  /**
+   * `podnet trace`: the path a new flow from a pod would take (`from` and a pod `to` are
+   * `namespace/name` or a name in default; `to` may be an IP), decided without opening anything.
+   */
+  trace(from: string, to: string, port: number, protocol: 'TCP' | 'UDP' | 'SCTP' = 'TCP'): { text: string; decision: FlowDecision } {
+    const podRef = (ref: string) => (ref.includes('/') ? ref : `default/${ref}`);
+    const source = podRef(from);
+    const [fns, fname] = source.split('/') as [string, string];
+    const pod = this.get('pods', fname, fns) as Pod | undefined;
+    if (!pod) throw new NotFoundError({ kind: 'Pod', name: fname, namespace: fns }, 'pods');
+    if (!pod.status?.podIP) throw new PodnetError('PODNET_BAD_REQUEST', `pod ${source} has no IP yet`);
+    let dst = to;
+    if (!isIP(dst)) {
+      const [tns, tname] = podRef(dst).split('/') as [string, string];
+      const target = this.get('pods', tname, tns) as Pod | undefined;
+      if (!target) throw new NotFoundError({ kind: 'Pod', name: tname, namespace: tns }, 'pods');
+      if (!target.status?.podIP) throw new PodnetError('PODNET_BAD_REQUEST', `pod ${tns}/${tname} has no IP yet`);
+      dst = target.status.podIP;
+    }
+    const decision = this.dataplane.decide({ kind: 'pod', node: pod.spec.nodeName!, pod: source }, { protocol, src: pod.status.podIP, sport: 40000, dst, dport: port });
+    return { text: `trace ${source} (${pod.status.podIP}) → ${dst}:${port}/${protocol}\n${formatTrace(decision)}`, decision };
+  }
+
+  /** A node's routes, neighbours, FDB or conntrack table, as `ip route`, `ip neigh`, `bridge fdb` and `conntrack -L` print them. */
+  nodeTable(node: string, table: NodeTable): string {
+    const net = this.dataplane.nodes.get(node);
+    if (!net) throw new NotFoundError({ kind: 'Node', name: node }, 'nodes');
+    switch (table) {
+      case 'routes':
+        return net.formatRoutes();
+      case 'neigh':
+        return net.formatNeighbors();
+      case 'fdb':
+        return net.formatFdb();
+      case 'conntrack':
+        return net.conntrack.format();
+    }
   }
 
   /** The kubelet of a node. */

@@ -1,10 +1,16 @@
 /**
  * podnet's own control endpoint on the API server: what has no Kubernetes API — powering an
- * emulated node off and on (`podnet node stop|start NAME`).
+ * emulated node off and on (`podnet node stop|start NAME`), and what `podnet trace` and
+ * `podnet get routes|neigh|fdb|conntrack` show of a running podnet.
  *
  *   GET  /apis/podnet.dev/v1alpha1/nodes               every node's power state
  *   POST /apis/podnet.dev/v1alpha1/nodes/{name}/stop   power a node off
  *   POST /apis/podnet.dev/v1alpha1/nodes/{name}/start  power it on again
+ *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/{routes|neigh|fdb|conntrack}
+ *                                                      a node's table (`NodeTable`, its `text`)
+ *   GET  /apis/podnet.dev/v1alpha1/trace?from=NS/POD&to=IP|NS/POD&port=N[&protocol=P]
+ *                                                      the path of a new flow (`Trace`: `text`
+ *                                                      as `podnet trace` prints it, `decision`)
  *
  * Answers are `NodePower` objects (`status.state` running | stopped, `status.changed` false when
  * the node already was in that state); failures are Kubernetes `Status`es — an unknown node is
@@ -30,11 +36,21 @@ export interface NodePowerState {
   changed: boolean;
 }
 
+/** The node tables the endpoint serves. */
+export const NODE_TABLES = ['routes', 'neigh', 'fdb', 'conntrack'] as const;
+export type NodeTable = (typeof NODE_TABLES)[number];
+
 /** What the control endpoint drives: the running cluster. */
 export interface NodePowerControl {
   stopNode(name: string): Promise<NodePowerState>;
   startNode(name: string): Promise<NodePowerState>;
   nodePowerStates(): NodePowerState[];
+}
+
+/** Everything the control endpoint serves: node power, node tables and traces. */
+export interface PodnetControl extends NodePowerControl {
+  nodeTable(node: string, table: NodeTable): string;
+  trace(from: string, to: string, port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): { text: string; decision: unknown };
 }
 
 /** The `NodePower` object a power state is answered as. */
@@ -48,9 +64,28 @@ export function isPodnetPath(path: string): boolean {
 }
 
 /** Serves one request on the control endpoint; throws a StatusError (or PodnetError) to fail. */
-export async function servePodnet(path: string, method: string, control: NodePowerControl | undefined, res: http.ServerResponse): Promise<void> {
+export async function servePodnet(path: string, method: string, control: PodnetControl | undefined, res: http.ServerResponse, query: URLSearchParams = new URLSearchParams()): Promise<void> {
   if (!control) throw statusErrors.notFoundPath();
   const rest = path.slice(PODNET_API_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
+  if (rest.length === 1 && rest[0] === 'trace') {
+    if (method !== 'GET') throw statusErrors.methodNotAllowed(method);
+    const from = query.get('from');
+    const to = query.get('to');
+    const port = Number(query.get('port'));
+    const protocol = (query.get('protocol') ?? 'TCP').toUpperCase();
+    if (!from || !to || !Number.isInteger(port) || port < 1 || port > 65535 || !['TCP', 'UDP', 'SCTP'].includes(protocol)) {
+      throw statusErrors.badRequest('trace needs from=NS/POD, to=IP|NS/POD, port=1-65535 and optionally protocol=TCP|UDP|SCTP');
+    }
+    const { text, decision } = control.trace(from, to, port, protocol as 'TCP' | 'UDP' | 'SCTP');
+    send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'Trace', metadata: {}, text, decision });
+    return;
+  }
+  if (rest.length === 3 && rest[0] === 'nodes' && (NODE_TABLES as readonly string[]).includes(rest[2]!)) {
+    if (method !== 'GET') throw statusErrors.methodNotAllowed(method);
+    const text = control.nodeTable(rest[1]!, rest[2] as NodeTable);
+    send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'NodeTable', metadata: { name: rest[1] }, table: rest[2], text });
+    return;
+  }
   if (rest.length === 1 && rest[0] === 'nodes') {
     if (method !== 'GET') throw statusErrors.methodNotAllowed(method);
     send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'NodePowerList', metadata: {}, items: control.nodePowerStates().map(nodePowerObject) });

@@ -31,7 +31,7 @@ import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersio
 import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE, openapiV2, openapiV2Protobuf, openapiV3Document, openapiV3Hash, openapiV3Root } from './openapi.js';
 import { generateServingCertificates } from '../../core/certs.js';
 import { ExecEndpoint, isExecPath, type ContainerRunning, type ExecHandler } from './exec.js';
-import { isPodnetPath, servePodnet, type NodePowerControl } from './podnet.js';
+import { isPodnetPath, servePodnet, type PodnetControl } from './podnet.js';
 
 /** Options of {@link ApiServer}. */
 export interface ApiServerOptions {
@@ -48,7 +48,7 @@ export interface ApiServerOptions {
   /** Whether a pod's container is running, checked before an exec upgrade. */
   execRunning?: ContainerRunning;
   /** What podnet's own control endpoint (`/apis/podnet.dev/v1alpha1`, podnet.ts) drives. */
-  podnet?: NodePowerControl;
+  podnet?: PodnetControl;
 }
 
 /** Where a started server listens. */
@@ -177,7 +177,7 @@ export class ApiServer {
     let info;
     try {
       if (!this.#authorized(req)) throw statusErrors.unauthorized();
-      if (isPodnetPath(path)) return await servePodnet(path, method, this.#options.podnet, res);
+      if (isPodnetPath(path)) return await servePodnet(path, method, this.#options.podnet, res, url.searchParams);
       if (isExecPath(path)) throw statusErrors.badRequest('Upgrade request required');
       if (method === 'GET' && this.#serveNonResource(path, url, req, res)) return;
       const target = parseResourcePath(path);
