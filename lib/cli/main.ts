@@ -16,8 +16,8 @@ import type { KubeObject } from '../api/meta.js';
 import { resolveKind, type KindInfo } from '../api/scheme.js';
 import { ApiServer, type ApiServerAddress } from '../apiserver/server/server.js';
 import { buildKubeconfig, loadClientConfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
-import { RestClient } from '../client/rest.js';
-import { formatTrace } from '../dataplane/pipeline.js';
+import { ApiError, RestClient } from '../client/rest.js';
+import { NODE_TABLES, PODNET_API_PREFIX, type NodeTable } from '../apiserver/server/podnet.js';
 import { readManifestFile, type SourcedObject } from '../topology/manifests.js';
 import { splitTopology } from '../topology/load.js';
 import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -49,10 +49,15 @@ const INPUT_ERRORS = new Set([
   'PODNET_NAMESPACE_TERMINATING',
 ]);
 
-/** Where the CLI writes; injectable for tests. */
+/**
+ * Where the CLI writes, and the environment it reads; injectable, so tests can run the command
+ * in-process (`main(argv, io)`) with output identical to bin/podnet.js's.
+ */
 export interface CliIO {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** The environment `KUBECONFIG` and `HOME` are read from (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
 }
 
 const defaultIO: CliIO = {
@@ -129,31 +134,19 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .requiredOption('--to <ip|ns/pod>', 'destination IP or pod')
     .requiredOption('--port <n>', 'destination port', parsePort)
     .addOption(new Option('--protocol <p>', 'protocol').choices(['TCP', 'UDP', 'SCTP']).default('TCP'))
-    .requiredOption('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable)', collect)
-    .option('--seed <n>', 'seed for allocation order and generated names', parseSeed)
+    .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, ask a running podnet', collect)
+    .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
+    .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
+    .option('--token <token>', 'bearer token for the API server')
+    .option('--insecure-skip-tls-verify', 'do not check the server certificate')
     .action(async (opts: TraceOptions) => {
-      const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename), opts.seed === undefined ? {} : { seed: opts.seed });
+      const source = opts.filename?.length ? await oneShot(opts) : remote(opts, io.env);
       try {
-        const podRef = (ref: string) => (ref.includes('/') ? ref : `default/${ref}`);
-        const from = podRef(opts.from);
-        const [fns, fname] = from.split('/') as [string, string];
-        const pod = cluster.get('pods', fname, fns);
-        if (!pod?.status?.podIP) throw new PodnetError('PODNET_NOT_FOUND', `pods "${fname}" not found in ${fns} or has no IP`);
-        let dst = opts.to;
-        if (!/^[\d.:a-fA-F]+$/.test(dst) || dst.includes('/')) {
-          const [tns, tname] = podRef(dst).split('/') as [string, string];
-          const target = cluster.get('pods', tname, tns);
-          if (!target?.status?.podIP) throw new PodnetError('PODNET_NOT_FOUND', `pods "${tname}" not found in ${tns} or has no IP`);
-          dst = target.status.podIP;
-        }
-        const decision = cluster.dataplane.decide(
-          { kind: 'pod', node: pod.spec.nodeName, pod: from },
-          { protocol: opts.protocol, src: pod.status.podIP, sport: 40000, dst, dport: opts.port },
-        );
-        io.stdout(`trace ${from} (${pod.status.podIP}) → ${dst}:${opts.port}/${opts.protocol}\n`);
-        io.stdout(formatTrace(decision));
+        io.stdout(await source.trace(opts.from, opts.to, opts.port, opts.protocol));
       } finally {
-        await cluster.stop();
+        await source.close();
       }
     });
 
@@ -212,18 +205,17 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--insecure-skip-tls-verify', 'do not check the server certificate')
     .action(async (kind: string, name: string | undefined, opts: GetOptions) => {
       if (NODE_TABLES.includes(kind as NodeTable)) {
-        if (!opts.filename?.length) throw usage(`get ${kind} needs -f FILE for now: node tables are not served by the API`);
         if (!opts.node) throw usage(`get ${kind} needs --node NAME`);
-        const cluster = await Cluster.fromTopology(loadTopologyFiles(opts.filename), opts.seed === undefined ? {} : { seed: opts.seed });
+        const source = opts.filename?.length ? await oneShot(opts) : remote(opts, io.env);
         try {
-          io.stdout(nodeTable(cluster, kind as NodeTable, opts.node));
+          io.stdout(await source.nodeTable(opts.node, kind as NodeTable));
         } finally {
-          await cluster.stop();
+          await source.close();
         }
         return;
       }
       const info = resolveKind(kind);
-      const source = opts.filename?.length ? await oneShot(opts) : remote(opts);
+      const source = opts.filename?.length ? await oneShot(opts) : remote(opts, io.env);
       try {
         const namespace = info.namespaced && !opts.allNamespaces ? (opts.namespace ?? source.namespace) : undefined;
         let objects: KubeObject[];
@@ -274,32 +266,11 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   return exitCode;
 }
 
-/** The node tables `get` prints with `--node`. */
-const NODE_TABLES = ['routes', 'neigh', 'fdb', 'conntrack'] as const;
-type NodeTable = (typeof NODE_TABLES)[number];
-
-function nodeTable(cluster: Cluster, table: NodeTable, node: string): string {
-  const net = cluster.dataplane.nodes.get(node);
-  if (!net) throw new PodnetError('PODNET_NOT_FOUND', `nodes "${node}" not found`);
-  switch (table) {
-    case 'routes':
-      return net.formatRoutes();
-    case 'neigh':
-      return net.formatNeighbors();
-    case 'fdb':
-      return net.formatFdb();
-    case 'conntrack':
-      return net.conntrack.format();
-  }
-}
-
-interface TraceOptions {
+interface TraceOptions extends GetOptions {
   from: string;
   to: string;
   port: number;
   protocol: 'TCP' | 'UDP' | 'SCTP';
-  filename: string[];
-  seed?: number;
 }
 
 interface UpOptions {
@@ -344,6 +315,10 @@ interface ObjectSource {
   namespace: string;
   get(info: KindInfo, namespace: string | undefined, name: string): Promise<KubeObject>;
   list(info: KindInfo, namespace: string | undefined, options: { labelSelector?: string; fieldSelector?: string }): Promise<KubeObject[]>;
+  /** A node's routes, neigh, fdb or conntrack table as text. */
+  nodeTable(node: string, table: NodeTable): Promise<string>;
+  /** `podnet trace`'s text. */
+  trace(from: string, to: string, port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -361,12 +336,15 @@ async function oneShot(opts: GetOptions): Promise<ObjectSource> {
     async list(info, namespace, options) {
       return cluster.list(info, { ...(namespace ? { namespace } : {}), ...options });
     },
+    nodeTable: async (node, table) => cluster.nodeTable(node, table),
+    trace: async (from, to, port, protocol) => cluster.trace(from, to, port, protocol).text,
     close: () => cluster.stop(),
   };
 }
 
-function remote(opts: GetOptions): ObjectSource {
+function remote(opts: GetOptions, env?: NodeJS.ProcessEnv): ObjectSource {
   const config = loadClientConfig({
+    ...(env ? { env } : {}),
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
     ...(opts.server ? { server: opts.server } : {}),
     ...(opts.token ? { token: opts.token } : {}),
@@ -378,8 +356,24 @@ function remote(opts: GetOptions): ObjectSource {
     namespace: config.namespace || 'default',
     get: (info, namespace, name) => client.get(info, namespace, name),
     list: (info, namespace, options) => client.list(info, namespace, options),
+    // podnet's own endpoint on the API server (lib/apiserver/server/podnet.ts).
+    nodeTable: async (node, table) => (await podnetRequest<{ text: string }>(client, `/nodes/${encodeURIComponent(node)}/${table}`)).text,
+    trace: async (from, to, port, protocol) => (await podnetRequest<{ text: string }>(client, `/trace?${new URLSearchParams({ from, to, port: String(port), protocol })}`)).text,
     close: async () => {},
   };
+}
+
+/** GET on podnet's control endpoint; a server without it is not a running podnet. */
+async function podnetRequest<T>(client: RestClient, path: string): Promise<T> {
+  try {
+    return await client.request<T>('GET', `${PODNET_API_PREFIX}${path}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.message === 'the server could not find the requested resource') {
+      throw new PodnetError('PODNET_API_ERROR', `${client.config.server} does not serve podnet's endpoint: is it a podnet up?`);
+    }
+    if (err instanceof ApiError) throw new PodnetError(err.status.code === 404 ? 'PODNET_NOT_FOUND' : 'PODNET_API_ERROR', err.message);
+    throw err;
+  }
 }
 
 interface GetOptions {
