@@ -18,13 +18,13 @@ import type { Command } from 'commander';
 import { Cluster } from '../cluster.js';
 import { PodnetError } from '../core/errors.js';
 import { loadTopologyFiles } from '../topology/load.js';
-import { loadClientConfig } from '../kubeconfig/kubeconfig.js';
 import { RestClient } from '../client/rest.js';
 import { requireKind } from '../api/scheme.js';
 import type { Pod } from '../api/types.js';
 import { remoteExec } from '../exec/remote.js';
 import { selectContainer } from '../exec/target.js';
 import type { ExecHandler, ContainerRunning } from '../apiserver/server/exec.js';
+import { remoteConfig, withRemoteOptions, type RemoteOptions } from './remote.js';
 
 /** Where the CLI writes. */
 export interface ExecIO {
@@ -34,17 +34,12 @@ export interface ExecIO {
   readStdin?: () => Promise<Buffer>;
 }
 
-interface ExecOptions {
+interface ExecOptions extends RemoteOptions {
   namespace?: string;
   container?: string;
   filename?: string[];
   seed?: number;
   stdin?: boolean;
-  kubeconfig?: string;
-  context?: string;
-  server?: string;
-  token?: string;
-  insecureSkipTlsVerify?: boolean;
 }
 
 /** What `podnet up` hands its API server so `pods/exec` reaches the cluster's sandboxes. */
@@ -65,7 +60,7 @@ function collect(value: string, previous: string[] = []): string[] {
 
 /** Registers `exec` on the program; `setExitCode` receives the command's exit code. */
 export function registerExec(program: Command, io: ExecIO, setExitCode: (code: number) => void, parseSeed: (v: string) => number): void {
-  program
+  const cmd = program
     .command('exec')
     .description('run a command (curl, wget, nc, nslookup, dig, ...) inside a pod\'s sandbox, as kubectl exec does')
     .usage('[-n NS] POD [-c CONTAINER] [-f FILE...] -- COMMAND [ARGS...]')
@@ -75,13 +70,8 @@ export function registerExec(program: Command, io: ExecIO, setExitCode: (code: n
     .option('-c, --container <name>', 'container (default: the kubectl.kubernetes.io/default-container annotation, else the first)')
     .option('-i, --stdin', 'pass stdin to the command')
     .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, use a running podnet', collect)
-    .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
-    .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
-    .option('--token <token>', 'bearer token for the API server')
-    .option('--insecure-skip-tls-verify', 'do not check the server certificate')
-    .action(async (pod: string, argv: string[], opts: ExecOptions) => {
+    .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed);
+  withRemoteOptions(cmd).action(async (pod: string, argv: string[], opts: ExecOptions) => {
       const stdin = opts.stdin ? await (io.readStdin ?? readProcessStdin)() : undefined;
       const code = opts.filename?.length ? await oneShot(pod, argv, opts, io, stdin) : await remote(pod, argv, opts, io, stdin);
       if (code !== 0) io.stderr(`command terminated with exit code ${code}\n`);
@@ -104,13 +94,7 @@ async function oneShot(pod: string, argv: string[], opts: ExecOptions, io: ExecI
 }
 
 async function remote(pod: string, argv: string[], opts: ExecOptions, io: ExecIO, stdin: Buffer | undefined): Promise<number> {
-  const config = loadClientConfig({
-    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
-    ...(opts.server ? { server: opts.server } : {}),
-    ...(opts.token ? { token: opts.token } : {}),
-    ...(opts.context ? { context: opts.context } : {}),
-    ...(opts.insecureSkipTlsVerify ? { insecureSkipTLSVerify: true } : {}),
-  });
+  const config = remoteConfig(opts);
   const namespace = opts.namespace ?? (config.namespace || 'default');
   const object = (await new RestClient(config).get(requireKind('v1', 'Pod'), namespace, pod)) as Pod;
   const target = selectContainer(object, opts.container, 'kubectl');

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { KubeObject } from '../api/meta.js';
 import { resolveKind, type KindInfo } from '../api/scheme.js';
 import { ApiServer, type ApiServerAddress } from '../apiserver/server/server.js';
-import { buildKubeconfig, loadClientConfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
+import { buildKubeconfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
 import { ApiError, RestClient } from '../client/rest.js';
 import { NODE_TABLES, PODNET_API_PREFIX, type NodeTable } from '../apiserver/server/podnet.js';
 import { readManifestFile, type SourcedObject } from '../topology/manifests.js';
@@ -24,6 +24,7 @@ import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
 import { renderSummary } from './summary.js';
 import { execEndpointOptions, execIO, registerExec } from './exec.js';
 import { registerNodeCommand } from './node.js';
+import { remoteConfig, withRemoteOptions, type RemoteOptions } from './remote.js';
 
 /** Exit codes of the `podnet` command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -127,7 +128,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       io.stdout('podnet stopped.\n');
     });
 
-  program
+  const trace = program
     .command('trace')
     .description('show the path a new flow takes, hop by hop: hooks, rules, NAT, routes, encapsulation, verdict')
     .requiredOption('--from <ns/pod>', 'the client pod (namespace/name, or name in default)')
@@ -135,13 +136,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .requiredOption('--port <n>', 'destination port', parsePort)
     .addOption(new Option('--protocol <p>', 'protocol').choices(['TCP', 'UDP', 'SCTP']).default('TCP'))
     .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, ask a running podnet', collect)
-    .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
-    .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
-    .option('--token <token>', 'bearer token for the API server')
-    .option('--insecure-skip-tls-verify', 'do not check the server certificate')
-    .action(async (opts: TraceOptions) => {
+    .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed);
+  withRemoteOptions(trace).action(async (opts: TraceOptions) => {
       const source = opts.filename?.length ? await oneShot(opts) : remote(opts, io.env);
       try {
         io.stdout(await source.trace(opts.from, opts.to, opts.port, opts.protocol));
@@ -183,7 +179,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       }
     });
 
-  program
+  const get = program
     .command('get')
     .description('print objects of a kind after the controllers have converged, as kubectl get does')
     .argument('<kind>', 'resource type: pods, svc, deploy, endpointslices, nodes, ...')
@@ -197,13 +193,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--no-headers', 'omit the header row')
     .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, ask a running podnet', collect)
     .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
-    .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
-    .option('--node <name>', 'the node whose routes, neigh, fdb or conntrack table to print')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
-    .option('--token <token>', 'bearer token for the API server')
-    .option('--insecure-skip-tls-verify', 'do not check the server certificate')
-    .action(async (kind: string, name: string | undefined, opts: GetOptions) => {
+    .option('--node <name>', 'the node whose routes, neigh, fdb or conntrack table to print');
+  withRemoteOptions(get).action(async (kind: string, name: string | undefined, opts: GetOptions) => {
       if (NODE_TABLES.includes(kind as NodeTable)) {
         if (!opts.node) throw usage(`get ${kind} needs --node NAME`);
         const source = opts.filename?.length ? await oneShot(opts) : remote(opts, io.env);
@@ -343,14 +334,7 @@ async function oneShot(opts: GetOptions): Promise<ObjectSource> {
 }
 
 function remote(opts: GetOptions, env?: NodeJS.ProcessEnv): ObjectSource {
-  const config = loadClientConfig({
-    ...(env ? { env } : {}),
-    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
-    ...(opts.server ? { server: opts.server } : {}),
-    ...(opts.token ? { token: opts.token } : {}),
-    ...(opts.context ? { context: opts.context } : {}),
-    ...(opts.insecureSkipTlsVerify ? { insecureSkipTLSVerify: true } : {}),
-  });
+  const config = remoteConfig(opts, env);
   const client = new RestClient(config);
   return {
     namespace: config.namespace || 'default',
@@ -376,14 +360,9 @@ async function podnetRequest<T>(client: RestClient, path: string): Promise<T> {
   }
 }
 
-interface GetOptions {
+interface GetOptions extends RemoteOptions {
   namespace?: string;
   node?: string;
-  kubeconfig?: string;
-  context?: string;
-  server?: string;
-  token?: string;
-  insecureSkipTlsVerify?: boolean;
   allNamespaces?: boolean;
   output?: OutputFormat;
   selector?: string;

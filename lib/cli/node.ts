@@ -9,18 +9,10 @@
 
 import type { Command } from 'commander';
 import { PodnetError } from '../core/errors.js';
-import { loadClientConfig } from '../kubeconfig/kubeconfig.js';
 import { ApiError, RestClient } from '../client/rest.js';
 import { PODNET_API_PREFIX } from '../apiserver/server/podnet.js';
+import { remoteConfig, withRemoteOptions, type RemoteOptions } from './remote.js';
 
-/** How to reach a running podnet (the same flags as `podnet get`). */
-interface RemoteOptions {
-  kubeconfig?: string;
-  context?: string;
-  server?: string;
-  token?: string;
-  insecureSkipTlsVerify?: boolean;
-}
 
 interface NodePowerAnswer {
   metadata: { name: string };
@@ -47,23 +39,9 @@ export function registerNodeCommand(program: Command, out: (s: string) => void):
   }
 }
 
-function withRemoteOptions(cmd: Command): Command {
-  return cmd
-    .option('--kubeconfig <path>', 'kubeconfig of a running podnet (default: $KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('-s, --server <url>', 'address of the API server, e.g. https://127.0.0.1:6443')
-    .option('--token <token>', 'bearer token for the API server')
-    .option('--insecure-skip-tls-verify', 'do not check the server certificate');
-}
 
 async function power(opts: RemoteOptions, name: string, action: 'stop' | 'start'): Promise<NodePowerAnswer> {
-  const config = loadClientConfig({
-    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
-    ...(opts.server ? { server: opts.server } : {}),
-    ...(opts.token ? { token: opts.token } : {}),
-    ...(opts.context ? { context: opts.context } : {}),
-    ...(opts.insecureSkipTlsVerify ? { insecureSkipTLSVerify: true } : {}),
-  });
+  const config = remoteConfig(opts);
   const client = new RestClient(config);
   try {
     return await client.request<NodePowerAnswer>('POST', `${PODNET_API_PREFIX}/nodes/${encodeURIComponent(name)}/${action}`);
