@@ -15,6 +15,7 @@ import { parseClusterDocument } from '../../lib/topology/cluster.js';
 import type { LinkSpec } from '../../lib/api/cluster.js';
 import type { Pod } from '../../lib/api/types.js';
 import { TCP_SYN_RETRIES, parseRate, planHandshake, datagramDelayMs, relayTcp, isShaped } from '../../lib/dataplane/shaping.js';
+import { httpGet } from '../helpers/http.js';
 
 /** Resolves once `cond` holds, giving real I/O event-loop turns in between (no virtual time passes). */
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -207,16 +208,6 @@ async function quickstart(t: { teardown(fn: () => unknown): void }, links: strin
   return { cluster, clock, client, near, far, origin };
 }
 
-function httpOver(socket: Socket, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let raw = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (raw += d));
-    socket.on('end', () => resolve(raw.split('\r\n\r\n').slice(1).join('\r\n\r\n')));
-    socket.on('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 t.test('a shaped link: cross-node TCP goes through a relay on the sending node, same-node stays direct', async (t) => {
   const q = await quickstart(t, '    - between: [worker, worker2]\n      latency: 20ms\n      bandwidth: 10mbit\n');
@@ -233,15 +224,15 @@ t.test('a shaped link: cross-node TCP goes through a relay on the sending node, 
     ],
   );
   const sent = q.clock.now();
-  t.equal(await pump(q.clock, httpOver(socket, '/hostname')), q.far.metadata.name, 'the right pod answers through the relay');
+  t.equal(await pump(q.clock, httpGet(socket, '/hostname').then((r) => r.body)), q.far.metadata.name, 'the right pod answers through the relay');
   t.ok(q.clock.now() - sent >= 40, 'request and answer each crossed the link');
   const again = await pump(q.clock, q.cluster.dataplane.dialTcp(q.origin, q.far.status!.podIP!, 8080));
-  t.match(await pump(q.clock, httpOver(again.socket, '/clientip')), new RegExp(`^${q.client.status!.podIP!.replace(/\./g, '\\.')}:\\d+$`), 'the server still sees the client pod IP');
+  t.match(await pump(q.clock, httpGet(again.socket, '/clientip').then((r) => r.body)), new RegExp(`^${q.client.status!.podIP!.replace(/\./g, '\\.')}:\\d+$`), 'the server still sees the client pod IP');
 
   const direct = await q.cluster.dataplane.dialTcp(q.origin, q.near.status!.podIP!, 8080);
   t.equal(direct.decision.link, undefined, 'same node: no link');
   t.notOk(direct.decision.trace.some((s) => s.stage === 'link'), 'no relay: a direct socket');
-  t.equal(await httpOver(direct.socket, '/hostname'), q.near.metadata.name, 'answered without the clock moving');
+  t.equal((await httpGet(direct.socket, '/hostname')).body, q.near.metadata.name, 'answered without the clock moving');
 });
 
 t.test('100% loss: cross-node flows time out, same-node flows pass', async (t) => {
@@ -253,7 +244,7 @@ t.test('100% loss: cross-node flows time out, same-node flows pass', async (t) =
   q.clock.advance(50);
   await t.rejects(udp, { message: /^ETIMEDOUT/ });
   const { socket } = await q.cluster.dataplane.dialTcp(q.origin, q.near.status!.podIP!, 8080);
-  t.equal(await httpOver(socket, '/hostname'), q.near.metadata.name);
+  t.equal((await httpGet(socket, '/hostname')).body, q.near.metadata.name);
   t.equal((await q.cluster.dataplane.exchangeUdp(q.origin, q.near.status!.podIP!, 8081, 'hostname')).reply.toString(), q.near.metadata.name);
 });
 
@@ -261,7 +252,7 @@ t.test('partial loss: TCP still connects (retransmitting), UDP exchanges are som
   const q = await quickstart(t, '    - between: [worker, worker2]\n      loss: 20%\n');
   for (let i = 0; i < 5; i++) {
     const { socket } = await pump(q.clock, q.cluster.dataplane.dialTcp(q.origin, q.far.status!.podIP!, 8080), 400_000);
-    t.equal(await pump(q.clock, httpOver(socket, '/hostname')), q.far.metadata.name, `connection ${i} answered`);
+    t.equal(await pump(q.clock, httpGet(socket, '/hostname').then((r) => r.body)), q.far.metadata.name, `connection ${i} answered`);
   }
   let answered = 0;
   let lost = 0;

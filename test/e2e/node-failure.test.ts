@@ -22,17 +22,8 @@ import type { Node, Pod } from '../../lib/api/types.js';
 import { main } from '../../lib/cli/main.js';
 import { RestClient } from '../../lib/client/rest.js';
 import { loadClientConfig } from '../../lib/kubeconfig/kubeconfig.js';
+import { httpGet } from '../helpers/http.js';
 
-function httpGet(socket: Socket, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let raw = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (raw += d));
-    socket.on('end', () => resolve(raw.split('\r\n\r\n').slice(1).join('\r\n\r\n')));
-    socket.on('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 async function quickstart(t: { teardown(fn: () => unknown): void }, edit: (text: string) => string = (x) => x) {
   const clock = new ManualClock();
@@ -107,7 +98,7 @@ t.test('a stopped worker: its pods stop answering, it goes NotReady, its pods ar
     t.not(pod.spec.nodeName, victim, `${pod.metadata.name} is not on the dead node`);
     t.equal(pod.status?.phase, 'Running');
     const { socket } = await q.cluster.dataplane.dialTcp(q.origin, pod.status!.podIP!, 8080);
-    t.equal(await httpGet(socket, '/hostname'), pod.metadata.name, `${pod.metadata.name} answers HTTP`);
+    t.equal((await httpGet(socket, '/hostname')).body, pod.metadata.name, `${pod.metadata.name} answers HTTP`);
   }
 
   t.same(await q.cluster.startNode(victim), { node: victim, state: 'running', changed: true });
@@ -131,7 +122,7 @@ t.test('a node that comes back before the eviction timeout keeps its pods, which
   t.notOk(same.metadata.deletionTimestamp, 'not evicted');
   t.equal(same.status!.podIP, far.status!.podIP, 'its IP is kept');
   const { socket } = await q.cluster.dataplane.dialTcp(q.origin, far.status!.podIP!, 8080);
-  t.equal(await httpGet(socket, '/hostname'), far.metadata.name, 'and it answers again');
+  t.equal((await httpGet(socket, '/hostname')).body, far.metadata.name, 'and it answers again');
   // The node controller marked it Ready=False while the node was away; the kubelet, back, reports
   // what it sees again (its status manager puts back a status someone else rewrote).
   t.match(same.status!.conditions!.find((c) => c.type === 'Ready'), { status: 'True' }, 'Ready again');

@@ -3,26 +3,13 @@
 // names the right pod, /clientip returns the client pod's IP); UDP answers; a partitioned link
 // breaks cross-node flows while same-node flows pass.
 import t from 'tap';
-import type { Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import { readFileSync } from 'node:fs';
 import type { Pod } from '../../lib/api/types.js';
+import { httpGet } from '../helpers/http.js';
 
-function httpGet(socket: Socket, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    let raw = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (raw += d));
-    socket.on('end', () => {
-      const [head, ...rest] = raw.split('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head ?? '')?.[1]), body: rest.join('\r\n\r\n') });
-    });
-    socket.on('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 async function quickstart(t: { teardown(fn: () => unknown): void }, extra = '') {
   const text = readFileSync('topologies/quickstart.yaml', 'utf8').replace('  kubeProxy:', `${extra}  kubeProxy:`);

@@ -16,6 +16,7 @@ import { parseTopology } from '../../lib/topology/load.js';
 import { toTable } from '../../lib/printers/printers.js';
 import type { EndpointSlice, Pod } from '../../lib/api/types.js';
 import type { KubeObject } from '../../lib/api/meta.js';
+import { httpGet } from '../helpers/http.js';
 
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 
@@ -46,19 +47,6 @@ const events = (c: Cluster, name: string) =>
     .filter((e: any) => e.involvedObject.name === name)
     .map((e: any) => `${e.reason}: ${e.message}`);
 
-function httpGet(socket: Socket, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    let raw = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (raw += d));
-    socket.on('end', () => {
-      const [head, ...rest] = raw.split('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head ?? '')?.[1]), body: rest.join('\r\n\r\n') });
-    });
-    socket.on('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 const client = { kind: 'pod' as const, node: 'worker', pod: 'default/client' };
 

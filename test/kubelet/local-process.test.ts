@@ -9,6 +9,7 @@ import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import type { Pod } from '../../lib/api/types.js';
 import type { KubeObject } from '../../lib/api/meta.js';
+import { httpGet } from '../helpers/http.js';
 
 // A small HTTP server written the way a user's program would be: it binds where podnet says.
 const SERVER = `
@@ -20,16 +21,6 @@ http.createServer((req, res) => {
 }).listen(port, process.env.PODNET_BIND_ADDRESS);
 `;
 
-function httpGet(socket: Socket, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let raw = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (raw += d));
-    socket.on('end', () => resolve(raw.split('\r\n\r\n').slice(1).join('\r\n\r\n')));
-    socket.on('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 const ready = (o: KubeObject | undefined) => !!(o as Pod | undefined)?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
@@ -68,9 +59,9 @@ t.test('a local-process container serves on the pod IP, and its exit is a contai
   const ip = pod.status!.podIP!;
   const origin = { kind: 'pod' as const, node: 'worker', pod: 'default/client' };
   const { socket } = await cluster.dataplane.dialTcp(origin, ip, 8080);
-  t.equal(await httpGet(socket, '/'), `app ${ip} hello`, 'the process got HOSTNAME, PODNET_POD_IP and the container env, and is reached by pod IP across nodes');
+  t.equal((await httpGet(socket, '/')).body, `app ${ip} hello`, 'the process got HOSTNAME, PODNET_POD_IP and the container env, and is reached by pod IP across nodes');
   const bye = await cluster.dataplane.dialTcp(origin, ip, 8080);
-  t.equal(await httpGet(bye.socket, '/exit'), 'bye');
+  t.equal((await httpGet(bye.socket, '/exit')).body, 'bye');
   const restarted = (await cluster.waitFor('pods', 'app', 'default', (o) => ((o as Pod).status?.containerStatuses as any[])?.[0]?.restartCount === 1, 20_000)) as Pod;
   t.equal((restarted.status!.containerStatuses as any[])[0].lastState.terminated.exitCode, 7, 'the exit code of the process');
 
