@@ -204,11 +204,21 @@ export interface Taint {
 }
 
 /** core/v1 Node. */
+/** core/v1 NodeCondition. */
+export interface NodeCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastHeartbeatTime?: string;
+  lastTransitionTime?: string;
+}
+
 export interface Node extends KubeObject {
   spec: { podCIDR?: string; podCIDRs?: string[]; taints?: Taint[]; unschedulable?: boolean; providerID?: string };
   status?: {
     addresses?: { type: string; address: string }[];
-    conditions?: { type: string; status: string; reason?: string; message?: string; lastHeartbeatTime?: string; lastTransitionTime?: string }[];
+    conditions?: NodeCondition[];
     capacity?: Record<string, string>;
     allocatable?: Record<string, string>;
     nodeInfo?: Record<string, string>;

@@ -41,7 +41,7 @@
 import { rfc3339, type TimerHandle } from '../core/clock.js';
 import { requireKind } from '../api/scheme.js';
 import type { KubeObject } from '../api/meta.js';
-import { WellKnown, type Lease, type Node, type Pod, type Taint, type Toleration } from '../api/types.js';
+import { WellKnown, type Lease, type Node, type NodeCondition, type Pod, type Taint, type Toleration } from '../api/types.js';
 import { Controller, splitKey } from './controller.js';
 import { toleratesTaint } from './scheduler.js';
 
@@ -83,15 +83,6 @@ export const NODE_LIFECYCLE_CONTROLLER_DEFAULTS: Readonly<NodeLifecycleSettings>
   unhealthyZoneThreshold: 0.55,
 };
 
-/** core/v1 NodeCondition. */
-interface NodeCondition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastHeartbeatTime?: string;
-  lastTransitionTime?: string;
-}
 
 /** A zone's health: `ComputeZoneState`'s verdict. */
 export type ZoneState = 'Initial' | 'Normal' | 'FullDisruption' | 'PartialDisruption';

@@ -29,7 +29,7 @@ import { rfc3339, type TimerHandle } from '../core/clock.js';
 import { PodnetError } from '../core/errors.js';
 import { requireKind } from '../api/scheme.js';
 import type { KubeObject } from '../api/meta.js';
-import { WellKnown, type Lease, type Node } from '../api/types.js';
+import { WellKnown, type Lease, type Node, type NodeCondition } from '../api/types.js';
 import { Controller } from '../controllers/controller.js';
 import { PortMapper } from '../dataplane/addressing.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
@@ -53,15 +53,6 @@ export const KUBELET_HEALTHZ_PORT = 10248;
 /** The kubelet's API port, as `status.daemonEndpoints` reports it. */
 export const KUBELET_PORT = 10250;
 
-/** A node condition as the kubelet writes it. */
-export interface NodeCondition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastHeartbeatTime?: string;
-  lastTransitionTime?: string;
-}
 
 /** The conditions a healthy kubelet reports, in the kubelet's order. */
 export const KUBELET_CONDITIONS: readonly Pick<NodeCondition, 'type' | 'status' | 'reason' | 'message'>[] = [
@@ -280,3 +271,4 @@ function healthz(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.writeHead(ok ? 200 : 404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }
+
