@@ -1,17 +1,14 @@
-// The `podnet` command as a user runs it: a real child process of bin/podnet.js (built to dist/
-// by `npm test`'s compile step), asserting on what it prints and exits with.
+// The `podnet` command as a user runs it (built to dist/ by `npm test`'s compile step), asserting
+// on what it prints and exits with. The binary itself — exit codes, stdout and stderr apart, Ctrl-C —
+// is proved on real child processes of bin/podnet.js (`podnet`); the other cases run the same built
+// `main` in-process (`inProcess`, test/cli/harness.ts), which prints what the child prints.
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = 'bin/podnet.js';
-
-function podnet(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { BIN, inProcess, podnet } from './harness.js';
 
 function rows(text: string): string[][] {
   return text
@@ -21,7 +18,7 @@ function rows(text: string): string[][] {
 }
 
 t.test('get pods -o wide shows every pod with its IP and node, in kubectl columns', async (t) => {
-  const r = podnet('get', 'pods', '-o', 'wide', '-f', 'topologies/quickstart.yaml');
+  const r = await inProcess(['get', 'pods', '-o', 'wide', '-f', 'topologies/quickstart.yaml']);
   t.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   t.match(lines[0], /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
@@ -38,7 +35,7 @@ t.test('get pods -o wide shows every pod with its IP and node, in kubectl column
 });
 
 t.test('get endpointslices -A shows the web Service endpoints', async (t) => {
-  const r = podnet('get', 'endpointslices', '-A', '-f', 'topologies/quickstart.yaml');
+  const r = await inProcess(['get', 'endpointslices', '-A', '-f', 'topologies/quickstart.yaml']);
   t.equal(r.code, 0, r.stderr);
   const table = rows(r.stdout);
   t.same(table[0], ['NAMESPACE', 'NAME', 'ADDRESSTYPE', 'PORTS', 'ENDPOINTS', 'AGE']);
@@ -50,27 +47,31 @@ t.test('get endpointslices -A shows the web Service endpoints', async (t) => {
 });
 
 t.test('get -o yaml prints one object; -o json a List for several; -o name', async (t) => {
-  const one = podnet('get', 'svc', 'web', '-o', 'yaml', '-f', 'topologies/quickstart.yaml');
+  const one = await inProcess(['get', 'svc', 'web', '-o', 'yaml', '-f', 'topologies/quickstart.yaml']);
   t.equal(one.code, 0, one.stderr);
   t.match(one.stdout, /^apiVersion: v1\nkind: Service\nmetadata:\n/);
-  const many = podnet('get', 'deploy', '-o', 'json', '-f', 'topologies/quickstart.yaml');
+  const many = await inProcess(['get', 'deploy', '-o', 'json', '-f', 'topologies/quickstart.yaml']);
   const list = JSON.parse(many.stdout);
   t.equal(list.kind, 'List');
   t.equal(list.items[0].status.readyReplicas, 3);
-  t.equal(podnet('get', 'nodes', '-o', 'name', '-f', 'topologies/quickstart.yaml').stdout, 'node/control-plane\nnode/worker\nnode/worker2\n');
+  const names = ['get', 'nodes', '-o', 'name', '-f', 'topologies/quickstart.yaml'];
+  const child = podnet(names);
+  t.equal(child.stdout, 'node/control-plane\nnode/worker\nnode/worker2\n');
+  t.same(await inProcess(names), child, 'in-process, the same command prints the same bytes and exits the same');
 });
 
 t.test('get of a missing object or unknown resource exits 2 with kubectl wording', async (t) => {
-  const missing = podnet('get', 'pod', 'nope', '-f', 'topologies/quickstart.yaml');
+  const missing = podnet(['get', 'pod', 'nope', '-f', 'topologies/quickstart.yaml']);
   t.equal(missing.code, 2);
   t.match(missing.stderr, 'error: pods "nope" not found');
-  const unknown = podnet('get', 'widgets', '-f', 'topologies/quickstart.yaml');
+  t.equal(missing.stdout, '', 'the error goes to stderr only');
+  const unknown = await inProcess(['get', 'widgets', '-f', 'topologies/quickstart.yaml']);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, `the server doesn't have a resource type "widgets"`);
 });
 
 t.test('validate: ok files exit 0; bad ones exit 2 with every error', async (t) => {
-  const ok = podnet('validate', 'topologies/quickstart.yaml');
+  const ok = await inProcess(['validate', 'topologies/quickstart.yaml']);
   t.equal(ok.code, 0, ok.stderr);
   const dir = mkdtempSync(join(tmpdir(), 'podnet-cli-'));
   const bad = join(dir, 'bad.yaml');
@@ -87,24 +88,24 @@ kind: Deploymnt
 metadata: {name: web}
 `,
   );
-  const r = podnet('validate', bad);
+  const r = await inProcess(['validate', bad]);
   t.equal(r.code, 2);
   t.match(r.stderr, `${bad}:1: `);
   t.match(r.stderr, 'spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive');
   t.match(r.stderr, `${bad}:7: Deploymnt web: no matches for kind "Deploymnt" in version "apps/v1"`);
   const yaml = join(dir, 'broken.yaml');
   writeFileSync(yaml, 'kind: Pod\n  bad: indentation\n');
-  const y = podnet('validate', yaml);
+  const y = await inProcess(['validate', yaml]);
   t.equal(y.code, 2);
   t.match(y.stderr, `${yaml}:`);
 });
 
 t.test('usage errors exit 2; --help on every verb exits 0', async (t) => {
-  t.equal(podnet('frobnicate').code, 2);
-  t.equal(podnet('get', 'pods').code, 2, 'no cluster to ask');
-  t.equal(podnet('up', '--seed', 'abc', 'x.yaml').code, 2);
+  t.equal(podnet(['frobnicate']).code, 2);
+  t.equal((await inProcess(['get', 'pods'])).code, 2, 'no cluster to ask');
+  t.equal((await inProcess(['up', '--seed', 'abc', 'x.yaml'])).code, 2);
   for (const verb of ['up', 'validate', 'get']) {
-    const r = podnet(verb, '--help');
+    const r = await inProcess([verb, '--help']);
     t.equal(r.code, 0, `${verb} --help`);
     t.match(r.stdout, `Usage: podnet ${verb}`);
   }
@@ -134,18 +135,18 @@ t.test('up prints the summary, then stops cleanly on SIGINT with exit 0', async 
 });
 
 t.test('trace shows a cross-node pod flow hop by hop; get routes/fdb print the node tables', async (t) => {
-  const r = podnet('trace', '--from', 'client', '--to', '10.244.1.2', '--port', '8080', '-f', 'topologies/quickstart.yaml');
+  const r = await inProcess(['trace', '--from', 'client', '--to', '10.244.1.2', '--port', '8080', '-f', 'topologies/quickstart.yaml']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^trace default\/client \(10\.244\.2\.2\) → 10\.244\.1\.2:8080\/TCP\n/);
   t.match(r.stdout, /worker2\s+vxlan\s+encap\s+flannel\.1 vni 1: outer 172\.18\.0\.4 → 172\.18\.0\.3 udp\/8472/);
   t.match(r.stdout, /worker\s+vxlan\s+decap/);
   t.match(r.stdout, /worker\s+deliver\s+ACCEPT\s+cni0 → veth\w+ → default\/web-/);
   t.match(r.stdout, /verdict: ACCEPT\n$/);
-  const routes = podnet('get', 'routes', '--node', 'worker', '-f', 'topologies/quickstart.yaml');
+  const routes = await inProcess(['get', 'routes', '--node', 'worker', '-f', 'topologies/quickstart.yaml']);
   t.equal(routes.code, 0, routes.stderr);
   t.match(routes.stdout, '10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink\n');
   t.match(routes.stdout, '10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1\n');
-  const noNode = podnet('get', 'routes', '-f', 'topologies/quickstart.yaml');
+  const noNode = await inProcess(['get', 'routes', '-f', 'topologies/quickstart.yaml']);
   t.equal(noNode.code, 2);
   t.match(noNode.stderr, 'needs --node NAME');
 });

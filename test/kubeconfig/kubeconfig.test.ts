@@ -339,18 +339,20 @@ t.test('kubectl reads what writeKubeconfig wrote, and agrees with the loader', a
   const kubectl = (args: string[], env: Record<string, string> = {}): string =>
     execFileSync('kubectl', args, { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 
-  // Names YAML 1.1 would misread ("on", "y") must come back as the same strings.
+  // Names YAML 1.1 would misread ("on", "y") must come back as the same strings. One
+  // `config view --raw -o json` per file: the whole of what kubectl read, secrets included.
   for (const name of ['podnet-dev', 'on', 'y']) {
     const file = path.join(dir, `${name}.kubeconfig`);
     writeKubeconfig(file, buildKubeconfig({ name, server: 'https://127.0.0.1:6443', caPem: CA, token: 'abc', namespace: 'team-a' }), {
       home: dir,
       header: 'Written by podnet up',
     });
-    t.equal(kubectl(['config', 'view', '--kubeconfig', file, '-o', 'jsonpath={.clusters[0].cluster.server}']), 'https://127.0.0.1:6443');
-    t.equal(kubectl(['config', 'current-context', '--kubeconfig', file]).trim(), name);
-    t.equal(kubectl(['config', 'view', '--raw', '--kubeconfig', file, '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}']), b64(CA));
-    t.equal(kubectl(['config', 'view', '--raw', '--kubeconfig', file, '-o', 'jsonpath={.users[0].user.token}']), 'abc');
-    t.equal(kubectl(['config', 'view', '--kubeconfig', file, '-o', 'jsonpath={.contexts[0].context.namespace}']), 'team-a');
+    const seen = JSON.parse(kubectl(['config', 'view', '--raw', '--kubeconfig', file, '-o', 'json']));
+    t.equal(seen.clusters[0].cluster.server, 'https://127.0.0.1:6443');
+    t.equal(seen['current-context'], name);
+    t.equal(seen.clusters[0].cluster['certificate-authority-data'], b64(CA));
+    t.equal(seen.users[0].user.token, 'abc');
+    t.equal(seen.contexts[0].context.namespace, 'team-a');
   }
 
   // Differential: kubectl's own merge of a KUBECONFIG list picks the same server and namespace.
@@ -364,10 +366,10 @@ t.test('kubectl reads what writeKubeconfig wrote, and agrees with the loader', a
     [`${a}:${b}`, 'b'],
     [`${path.join(dir, 'missing.yaml')}:${b}`, undefined],
   ] as const) {
-    const flags = ['config', 'view', '--minify', ...(context ? ['--context', context] : [])];
+    const minified = JSON.parse(kubectl(['config', 'view', '--minify', ...(context ? ['--context', context] : []), '-o', 'json'], { KUBECONFIG: list }));
     const want = {
-      server: kubectl([...flags, '-o', 'jsonpath={.clusters[0].cluster.server}'], { KUBECONFIG: list }),
-      namespace: kubectl([...flags, '-o', 'jsonpath={.contexts[0].context.namespace}'], { KUBECONFIG: list }),
+      server: minified.clusters[0].cluster.server ?? '',
+      namespace: minified.contexts[0].context.namespace ?? '',
     };
     const got = loadClientConfig({ env: { KUBECONFIG: list }, home: dir, ...(context ? { context } : {}) });
     t.same({ server: got.server, namespace: got.namespace }, want, `KUBECONFIG=${list.replaceAll(dir, '$')} --context=${context ?? ''}`);
