@@ -19,7 +19,7 @@ import { WellKnown, type Node, type Pod } from './api/types.js';
 import { ObjectStore, type DeleteOptions, type ListOptions, type WatchEvent, type WatchOptions } from './apiserver/store.js';
 import { defaulting } from './apiserver/defaults.js';
 import { defaultTolerationSeconds } from './apiserver/defaulttolerationseconds.js';
-import type { NodeTable, PodnetControl, NodePowerState } from './apiserver/server/podnet.js';
+import type { NodeTable, PodnetControl, NodePowerState, RulesOptions } from './apiserver/server/podnet.js';
 import { validation } from './apiserver/validation/index.js';
 import { createServiceAllocation } from './apiserver/allocators/index.js';
 import { ControllerManager, type ControllerContext } from './controllers/controller.js';
@@ -498,6 +498,13 @@ export class Cluster implements PodnetControl {
       case 'conntrack':
         return net.conntrack.format();
     }
+  }
+
+  /** A node's rule tables, as `iptables-save [-c]` prints them (`podnet rules NODE`). */
+  rules(node: string, options: RulesOptions = { format: 'iptables-save' }): string {
+    const net = this.dataplane.nodes.get(node);
+    if (!net) throw new NotFoundError({ kind: 'Node', name: node }, 'nodes');
+    return net.netfilter.save({ ...(options.counters ? { counters: true } : {}) });
   }
 
   /** The kubelet of a node. */

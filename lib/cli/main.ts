@@ -24,6 +24,7 @@ import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
 import { renderSummary } from './summary.js';
 import { execEndpointOptions, execIO, registerExec } from './exec.js';
 import { registerNodeCommand } from './node.js';
+import { registerRulesCommand } from './rules.js';
 import { remoteConfig, withRemoteOptions, type RemoteOptions } from './remote.js';
 
 /** Exit codes of the `podnet` command. */
@@ -237,6 +238,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     });
 
   registerNodeCommand(program, io.stdout);
+
+  registerRulesCommand(program, io.stdout, io.env, parseSeed);
 
   registerExec(program, execIO(io, io === defaultIO), (code) => (exitCode = code), parseSeed);
 

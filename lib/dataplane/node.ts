@@ -1,7 +1,8 @@
 /**
  * One emulated node's network state, in the terms `ip` and `bridge` show it: interfaces
  * (lo, eth0, cni0, flannel.1, veths), the main routing table, neighbour (ARP) entries, the
- * VXLAN forwarding database, conntrack, and the handlers registered at each netfilter hook.
+ * VXLAN forwarding database, conntrack, the netfilter tables (netfilter.ts), and the handlers
+ * registered at each netfilter hook.
  *
  * The state is plain data that CNI plugins and kube-proxy program, and that `podnet get
  * routes|neigh|fdb|conntrack --node` prints in the real tools' formats.
@@ -12,6 +13,7 @@ import { PodnetError } from '../core/errors.js';
 import { HOOKS, type Hook } from './hooks.js';
 import { Conntrack } from './conntrack.js';
 import type { HookHandler } from './pipeline.js';
+import { Netfilter } from './netfilter.js';
 
 /** A network interface. */
 export interface NetInterface {
@@ -67,12 +69,16 @@ export class NodeNetwork {
   neigh: Neighbor[] = [];
   fdb: FdbEntry[] = [];
   readonly conntrack: Conntrack;
+  /** The node's iptables tables (raw, mangle, nat, filter), registered at their hooks. */
+  readonly netfilter: Netfilter;
   readonly #hooks = new Map<Hook, HookHandler[]>();
 
   constructor(name: string, conntrack: Conntrack = new Conntrack()) {
     this.name = name;
     this.conntrack = conntrack;
     for (const h of HOOKS) this.#hooks.set(h, []);
+    this.netfilter = new Netfilter();
+    this.netfilter.attach(this);
     this.addInterface({ name: 'lo', kind: 'loopback', mtu: 65536, addresses: ['127.0.0.1/8'], up: true });
   }
 

@@ -42,6 +42,8 @@ export interface FlowContext {
   outDev?: string;
   /** The packet mark (kube-proxy's 0x4000 masquerade mark). */
   mark: number;
+  /** The cluster's seeded RNG, for random choices a rule makes (`-m statistic --mode random`). */
+  readonly rng?: Rng;
   /** Appends to the trace. */
   trace(step: Omit<TraceStep, 'node' | 'stage'> & { stage?: TraceStep['stage'] }): void;
 }
@@ -238,6 +240,7 @@ export class Pipeline {
         tuple: state.tuple,
         original,
         mark: state.mark,
+        rng: this.#rng,
         ...(inDev ? { inDev } : {}),
         ...(outDev ? { outDev } : {}),
         trace: (step) => trace.push({ node: node.name, stage: step.stage ?? hook, ...step }),

@@ -11,6 +11,12 @@
  * - host-gw: for every other lease, `route <lease subnet> via <remote node IP> dev eth0`.
  *
  * Pod veths are added as the CNI bridge plugin adds them: `veth…` enslaved to cni0.
+ *
+ * With the flannel Network known (net-conf.json `Network`, podnet's `podSubnet`), flanneld's
+ * iptables rules too (pkg/trafficmngr/iptables/iptables.go, flannel v0.25+, `--ip-masq`):
+ * nat FLANNEL-POSTRTG from POSTROUTING (no masquerade for kube-proxy-marked flows, nor pod↔pod
+ * inside the Network, nor outside→this node's pods; MASQUERADE --random-fully for pods → outside
+ * and host → pods), and filter FLANNEL-FWD from FORWARD (ACCEPT to and from the Network).
  */
 
 import { createHash } from 'node:crypto';
@@ -44,7 +50,7 @@ export function programFlannelNode(
   net: NodeNetwork,
   self: SubnetLease,
   leases: readonly SubnetLease[],
-  options: { backend: 'vxlan' | 'host-gw'; underlayMtu: number; podMtu: number; underlayPrefix?: number },
+  options: { backend: 'vxlan' | 'host-gw'; underlayMtu: number; podMtu: number; underlayPrefix?: number; network?: string },
 ): void {
   const prefix = options.underlayPrefix ?? 16;
   net.addInterface({ name: 'eth0', kind: 'ethernet', mtu: options.underlayMtu, addresses: [`${self.publicIP}/${prefix}`], up: true, mac: vtepMac(`${self.node}/eth0`) });
@@ -82,6 +88,37 @@ export function programFlannelNode(
   for (const r of [...net.routes]) {
     if ((r.dev === VXLAN.device || (r.dev === 'eth0' && r.via)) && !known.has(r.dst)) net.deleteRoute(r.dst);
   }
+  if (options.network) programFlannelRules(net, mustParseCIDR(options.network).text, mustParseCIDR(self.subnet).text);
+}
+
+/** kube-proxy's masquerade mark, which flannel leaves alone (trafficmngr.KubeProxyMark). */
+export const KUBE_PROXY_MARK = '0x4000/0x4000';
+
+/**
+ * flanneld's iptables rules for one node, as its iptables traffic manager writes them
+ * (`masqRules` and `forwardRules`, with --random-fully as on any kernel that has it). Idempotent:
+ * a chain that already holds exactly these rules keeps them and their counters.
+ */
+export function programFlannelRules(net: NodeNetwork, network: string, podCIDR: string): void {
+  const nf = net.netfilter;
+  const masq = ['-m', 'comment', '--comment', 'flanneld masq'];
+  nf.ensureRules('nat', 'FLANNEL-POSTRTG', [
+    ['-m', 'mark', '--mark', KUBE_PROXY_MARK, ...masq, '-j', 'RETURN'],
+    ['-s', podCIDR, '-d', network, ...masq, '-j', 'RETURN'],
+    ['-s', network, '-d', podCIDR, ...masq, '-j', 'RETURN'],
+    ['!', '-s', network, '-d', podCIDR, ...masq, '-j', 'RETURN'],
+    ['-s', network, '!', '-d', '224.0.0.0/4', ...masq, '-j', 'MASQUERADE', '--random-fully'],
+    ['!', '-s', network, '-d', network, ...masq, '-j', 'MASQUERADE', '--random-fully'],
+  ]);
+  const jumpMasq = [...masq, '-j', 'FLANNEL-POSTRTG'];
+  if (!nf.check('nat', 'POSTROUTING', jumpMasq)) nf.append('nat', 'POSTROUTING', jumpMasq);
+  const fwd = ['-m', 'comment', '--comment', 'flanneld forward'];
+  nf.ensureRules('filter', 'FLANNEL-FWD', [
+    ['-s', network, ...fwd, '-j', 'ACCEPT'],
+    ['-d', network, ...fwd, '-j', 'ACCEPT'],
+  ]);
+  const jumpFwd = [...fwd, '-j', 'FLANNEL-FWD'];
+  if (!nf.check('filter', 'FORWARD', jumpFwd)) nf.append('filter', 'FORWARD', jumpFwd);
 }
 
 /** Adds a pod's veth on the node side, as the bridge plugin does on CNI ADD. */

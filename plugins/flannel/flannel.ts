@@ -76,7 +76,7 @@ export class FlannelNetwork implements NetworkPlugin {
     const leases = this.leases();
     for (const lease of leases) {
       const net = nets.get(lease.node);
-      if (net) programFlannelNode(net, lease, leases, { backend: this.backend, underlayMtu: this.#cluster.network.mtu, podMtu: this.mtu });
+      if (net) programFlannelNode(net, lease, leases, { backend: this.backend, underlayMtu: this.#cluster.network.mtu, podMtu: this.mtu, network: this.#cluster.network.podSubnet });
     }
   }
 

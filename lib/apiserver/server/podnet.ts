@@ -8,6 +8,8 @@
  *   POST /apis/podnet.dev/v1alpha1/nodes/{name}/start  power it on again
  *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/{routes|neigh|fdb|conntrack}
  *                                                      a node's table (`NodeTable`, its `text`)
+ *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/rules?format=iptables-save[&counters=true]
+ *                                                      a node's rule tables (`NodeRules`, its `text`)
  *   GET  /apis/podnet.dev/v1alpha1/trace?from=NS/POD&to=IP|NS/POD&port=N[&protocol=P]
  *                                                      the path of a new flow (`Trace`: `text`
  *                                                      as `podnet trace` prints it, `decision`)
@@ -40,6 +42,17 @@ export interface NodePowerState {
 export const NODE_TABLES = ['routes', 'neigh', 'fdb', 'conntrack'] as const;
 export type NodeTable = (typeof NODE_TABLES)[number];
 
+/** The formats a node's rule tables are printed in (`podnet rules --format`). */
+export const RULE_FORMATS = ['iptables-save'] as const;
+export type RuleFormat = (typeof RULE_FORMATS)[number];
+
+/** How a node's rule tables are asked for. */
+export interface RulesOptions {
+  format: RuleFormat;
+  /** Rule and chain counters (`iptables-save -c`). */
+  counters?: boolean;
+}
+
 /** What the control endpoint drives: the running cluster. */
 export interface NodePowerControl {
   stopNode(name: string): Promise<NodePowerState>;
@@ -50,6 +63,8 @@ export interface NodePowerControl {
 /** Everything the control endpoint serves: node power, node tables and traces. */
 export interface PodnetControl extends NodePowerControl {
   nodeTable(node: string, table: NodeTable): string;
+  /** A node's rule tables in a {@link RuleFormat}. */
+  rules(node: string, options: RulesOptions): string;
   trace(from: string, to: string, port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): { text: string; decision: unknown };
 }
 
@@ -78,6 +93,17 @@ export async function servePodnet(path: string, method: string, control: PodnetC
     }
     const { text, decision } = control.trace(from, to, port, protocol as 'TCP' | 'UDP' | 'SCTP');
     send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'Trace', metadata: {}, text, decision });
+    return;
+  }
+  if (rest.length === 3 && rest[0] === 'nodes' && rest[2] === 'rules') {
+    if (method !== 'GET') throw statusErrors.methodNotAllowed(method);
+    const format = query.get('format') ?? 'iptables-save';
+    const counters = query.get('counters') ?? 'false';
+    if (!(RULE_FORMATS as readonly string[]).includes(format) || !['true', 'false'].includes(counters)) {
+      throw statusErrors.badRequest(`rules takes format=${RULE_FORMATS.join('|')} and counters=true|false`);
+    }
+    const text = control.rules(rest[1]!, { format: format as RuleFormat, counters: counters === 'true' });
+    send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'NodeRules', metadata: { name: rest[1] }, format, text });
     return;
   }
   if (rest.length === 3 && rest[0] === 'nodes' && (NODE_TABLES as readonly string[]).includes(rest[2]!)) {
