@@ -11,6 +11,8 @@ import type { Socket } from 'node:net';
 import { Cluster } from '../../lib/cluster.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import type { Pod } from '../../lib/api/types.js';
+import { tmpdir } from 'node:os';
+import { ApiServer } from '../../lib/apiserver/server/server.js';
 import { inProcess } from '../cli/harness.js';
 
 function httpGet(socket: Socket, path: string): Promise<string> {
@@ -122,6 +124,22 @@ t.test('podnet rules through the CLI (one-shot) and its errors', async (t) => {
   const missing = await inProcess(['rules', 'nope', '-f', 'topologies/quickstart.yaml']);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /nodes "nope" not found/);
+});
+
+t.test('podnet rules against a running podnet: the control endpoint answers, bad queries are 400', async (t) => {
+  const api = new ApiServer(cluster.store, { host: '127.0.0.1', port: 0, insecureHttp: true, token: 'secret', podnet: cluster });
+  const { url } = await api.listen();
+  t.teardown(() => api.close());
+  const env = { ...process.env, KUBECONFIG: '', HOME: tmpdir() };
+  const r = await inProcess(['rules', 'worker2', '--counters', '--server', url, '--token', 'secret'], env);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, cluster.rules('worker2', { format: 'iptables-save', counters: true }));
+  const missing = await inProcess(['rules', 'nope', '--server', url, '--token', 'secret'], env);
+  t.equal(missing.code, 2);
+  t.equal(missing.stderr, 'error: nodes "nope" not found\n');
+  const bad = await fetch(`${url}/apis/podnet.dev/v1alpha1/nodes/worker/rules?format=nft`, { headers: { authorization: 'Bearer secret' } });
+  t.equal(bad.status, 400);
+  t.match(((await bad.json()) as { message: string }).message, /format=iptables-save/);
 });
 
 // The real parser, where it can run unprivileged; it needs root (CAP_NET_ADMIN) on most machines,
