@@ -32,6 +32,9 @@
  * with the kernel's arithmetic: the probability is stored as a 31-bit fraction and a draw below
  * it matches (net/netfilter/xt_statistic.c), so a seed replays the same choices.
  *
+ * These are iptables' IPv4 tables: IPv6 flows (dual-stack pods) pass them untouched; ip6tables'
+ * tables are not modelled yet.
+ *
  * Rendering is `iptables-save`'s: `*table`, `:CHAIN POLICY [packets:bytes]`, `-A` lines with the
  * options in the order iptables-save prints them (-s -d -i -o -p, then each `-m` in order, then
  * the target), `COMMIT`; with counters, each rule is prefixed `[packets:bytes]` (iptables-save -c).
@@ -444,7 +447,8 @@ export class Netfilter {
   evaluate(table: TableName, hook: Hook, ctx: FlowContext): HookVerdict {
     const t = this.table(table);
     const builtin = t.chains.get(hook);
-    if (!builtin) return undefined;
+    // These are iptables' (IPv4) tables: an IPv6 flow is ip6tables' business, not modelled yet.
+    if (!builtin || familyOf(ctx.tuple.dst) !== 'IPv4') return undefined;
     const stack: { chain: Chain; next: number }[] = [];
     let chain = builtin;
     let index = 0;

@@ -337,3 +337,26 @@ t.test('registered at the hooks with the kernel priorities: a pipeline flow walk
   const dropped = pipeline.decide({ kind: 'pod', node: 'worker', pod: 'default/client' }, { protocol: 'TCP', src: '10.244.1.2', sport: 40002, dst: '10.244.2.2', dport: 8080 });
   t.same([dropped.verdict, dropped.reason], ['DROP', 'filter FORWARD policy DROP'], 'without flannel\'s ACCEPTs the policy drops it');
 });
+
+t.test('iptables-restore --noflush, as kube-proxy syncs: declared user chains are flushed, the rest kept', async (t) => {
+  const nf = new Netfilter();
+  nf.newChain('nat', 'FLANNEL-POSTRTG');
+  nf.append('nat', 'POSTROUTING', '-m comment --comment "flanneld masq" -j FLANNEL-POSTRTG');
+  nf.newChain('nat', 'KUBE-SERVICES');
+  nf.append('nat', 'KUBE-SERVICES', '-d 10.96.0.9/32 -j RETURN');
+  nf.restore('*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-POSTROUTING - [0:0]\n-A KUBE-SERVICES -d 10.96.0.10/32 -j RETURN\n-A POSTROUTING -j KUBE-POSTROUTING\nCOMMIT\n', { noflush: true });
+  t.same(
+    nf.rules('nat', 'POSTROUTING').map((r) => (r.target?.kind === 'jump' ? r.target.chain : '')),
+    ['FLANNEL-POSTRTG', 'KUBE-POSTROUTING'],
+    "flannel's jump stays, kube-proxy's is added",
+  );
+  t.equal(nf.rules('nat', 'KUBE-SERVICES').length, 1, 'the declared chain was flushed and rewritten');
+  t.match(nf.save(), /-A KUBE-SERVICES -d 10\.96\.0\.10\/32 -j RETURN/);
+});
+
+t.test('IPv6 flows are not evaluated by the (IPv4) iptables tables', async (t) => {
+  const nf = tables('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n');
+  const { ctx } = context('FORWARD', {}, { protocol: 'TCP', src: 'fd00:10:244:1::2', sport: 40000, dst: 'fd00:10:244:2::2', dport: 80 });
+  t.equal(nf.evaluate('filter', 'FORWARD', ctx), undefined);
+  t.match(nf.save({ counters: true }), /:FORWARD DROP \[0:0\]/);
+});
