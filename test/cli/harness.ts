@@ -11,14 +11,12 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import type * as CliMain from '../../lib/cli/main.js';
+import { built, ROOT } from '../helpers/built.js';
 
-/** The repository root. */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { built, ROOT };
 
 /** The executable, as package.json's `bin` names it. */
 export const BIN = join(ROOT, 'bin', 'podnet.js');
@@ -33,18 +31,6 @@ export interface CliResult {
 
 /** A bound on failures, never a wait: a child that hangs is killed and the test fails on its code. */
 const SPAWN_TIMEOUT_MS = 60_000;
-
-/**
- * Loads a module of the build (dist/), typed as its source. The specifier is computed, so the
- * type checker never resolves into dist/ (which a clean checkout does not have yet).
- */
-export async function built<T>(relative: string): Promise<T> {
-  const file = join(ROOT, 'dist', relative);
-  if (!existsSync(file)) {
-    throw new Error(`${file} is missing: these tests run the built podnet; run \`npm run build\` first (\`npm test\` builds before tap runs)`);
-  }
-  return (await import(pathToFileURL(file).href)) as T;
-}
 
 const cli = await built<typeof CliMain>('lib/cli/main.js');
 

@@ -7,7 +7,8 @@
 import t from 'tap';
 import type { Pod } from '../../lib/api/types.js';
 import type * as ClusterModule from '../../lib/cluster.js';
-import { built, inProcess, podnet } from '../cli/harness.js';
+import { inProcess, podnet } from '../cli/harness.js';
+import { built } from '../helpers/built.js';
 
 const { Cluster } = await built<typeof ClusterModule>('lib/cluster.js');
 
