@@ -16,8 +16,8 @@ import type { KubeObject } from '../api/meta.js';
 import { resolveKind, type KindInfo } from '../api/scheme.js';
 import { ApiServer, type ApiServerAddress } from '../apiserver/server/server.js';
 import { buildKubeconfig, writeKubeconfig } from '../kubeconfig/kubeconfig.js';
-import { ApiError, RestClient } from '../client/rest.js';
-import { NODE_TABLES, PODNET_API_PREFIX, type NodeTable } from '../apiserver/server/podnet.js';
+import { RestClient } from '../client/rest.js';
+import { NODE_TABLES, type NodeTable } from '../apiserver/server/podnet.js';
 import { readManifestFile, type SourcedObject } from '../topology/manifests.js';
 import { splitTopology } from '../topology/load.js';
 import { formatObjects, OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -25,7 +25,7 @@ import { renderSummary } from './summary.js';
 import { execEndpointOptions, execIO, registerExec } from './exec.js';
 import { registerNodeCommand } from './node.js';
 import { registerRulesCommand } from './rules.js';
-import { remoteConfig, withRemoteOptions, type RemoteOptions } from './remote.js';
+import { podnetGet, remoteConfig, withRemoteOptions, type RemoteOptions } from './remote.js';
 
 /** Exit codes of the `podnet` command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -344,23 +344,10 @@ function remote(opts: GetOptions, env?: NodeJS.ProcessEnv): ObjectSource {
     get: (info, namespace, name) => client.get(info, namespace, name),
     list: (info, namespace, options) => client.list(info, namespace, options),
     // podnet's own endpoint on the API server (lib/apiserver/server/podnet.ts).
-    nodeTable: async (node, table) => (await podnetRequest<{ text: string }>(client, `/nodes/${encodeURIComponent(node)}/${table}`)).text,
-    trace: async (from, to, port, protocol) => (await podnetRequest<{ text: string }>(client, `/trace?${new URLSearchParams({ from, to, port: String(port), protocol })}`)).text,
+    nodeTable: async (node, table) => (await podnetGet<{ text: string }>(client, `/nodes/${encodeURIComponent(node)}/${table}`)).text,
+    trace: async (from, to, port, protocol) => (await podnetGet<{ text: string }>(client, `/trace?${new URLSearchParams({ from, to, port: String(port), protocol })}`)).text,
     close: async () => {},
   };
-}
-
-/** GET on podnet's control endpoint; a server without it is not a running podnet. */
-async function podnetRequest<T>(client: RestClient, path: string): Promise<T> {
-  try {
-    return await client.request<T>('GET', `${PODNET_API_PREFIX}${path}`);
-  } catch (err) {
-    if (err instanceof ApiError && err.message === 'the server could not find the requested resource') {
-      throw new PodnetError('PODNET_API_ERROR', `${client.config.server} does not serve podnet's endpoint: is it a podnet up?`);
-    }
-    if (err instanceof ApiError) throw new PodnetError(err.status.code === 404 ? 'PODNET_NOT_FOUND' : 'PODNET_API_ERROR', err.message);
-    throw err;
-  }
 }
 
 interface GetOptions extends RemoteOptions {

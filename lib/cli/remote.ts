@@ -5,7 +5,10 @@
  */
 
 import type { Command } from 'commander';
+import { PodnetError } from '../core/errors.js';
 import { loadClientConfig, type ClientConfig } from '../kubeconfig/kubeconfig.js';
+import { ApiError, type RestClient } from '../client/rest.js';
+import { PODNET_API_PREFIX } from '../apiserver/server/podnet.js';
 
 /** The flags of a verb that talks to a running podnet. */
 export interface RemoteOptions {
@@ -36,4 +39,20 @@ export function remoteConfig(opts: RemoteOptions, env?: NodeJS.ProcessEnv): Clie
     ...(opts.context ? { context: opts.context } : {}),
     ...(opts.insecureSkipTlsVerify ? { insecureSkipTLSVerify: true } : {}),
   });
+}
+
+/**
+ * GET on podnet's control endpoint (`/apis/podnet.dev/v1alpha1` + `path`): a server without it
+ * is not a running podnet; a 404 there is an object that does not exist.
+ */
+export async function podnetGet<T>(client: RestClient, path: string): Promise<T> {
+  try {
+    return await client.request<T>('GET', `${PODNET_API_PREFIX}${path}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.message === 'the server could not find the requested resource') {
+      throw new PodnetError('PODNET_API_ERROR', `${client.config.server} does not serve podnet's endpoint: is it a podnet up?`);
+    }
+    if (err instanceof ApiError) throw new PodnetError(err.status.code === 404 ? 'PODNET_NOT_FOUND' : 'PODNET_API_ERROR', err.message);
+    throw err;
+  }
 }
