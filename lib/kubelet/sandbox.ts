@@ -217,15 +217,25 @@ export class PodSandbox implements SandboxEndpoint {
     const ctx = this.#context(pod, c.name, argv, env);
     this.#execTargets.set(c.name, { image, ctx });
     const local = (pod.metadata.annotations?.[WellKnown.localProcess] ?? '').split(',').map((n) => n.trim());
+    // A container that finishes starting after the sandbox stopped (a pod deleted meanwhile) is
+    // killed at once: nothing may outlive its sandbox, least of all a real process.
+    const keep = (running: RunningContainer): ContainerOutcome => {
+      if (this.#state === 'stopping' || this.#state === 'stopped') {
+        if (running.kill) running.kill();
+        else void running.stop();
+        this.#release(c.name);
+        return { name: c.name, image, state: 'failed', message: `the sandbox of ${this.key} has stopped`, exitCode: 137 };
+      }
+      this.#containers.set(c.name, running);
+      return { name: c.name, image, state: 'running' };
+    };
     try {
       if (local.includes(c.name)) {
-        this.#containers.set(c.name, await startLocalProcess({ ctx, container: c, loopback: this.loopback, ports: this.ports, listening: (port, protocol, real) => this.#listeners.set(`${port}/${protocol}`, real) }));
-        return { name: c.name, image, state: 'running' };
+        return keep(await startLocalProcess({ ctx, container: c, loopback: this.loopback, ports: this.ports, listening: (port, protocol, real) => this.#listeners.set(`${port}/${protocol}`, real) }));
       }
       const builtin = this.#lookupImage(image);
       if (!builtin) return { name: c.name, image, state: 'no-image', message: `podnet has no built-in image for "${image}": the container runs with no listener` };
-      this.#containers.set(c.name, await builtin.start(ctx));
-      return { name: c.name, image, state: 'running' };
+      return keep(await builtin.start(ctx));
     } catch (err) {
       this.#release(c.name);
       const exitCode = (err as { exitCode?: unknown }).exitCode;
