@@ -213,8 +213,9 @@ function key(name: string, protocol: string): string {
 
 /**
  * The endpoints of every service port, from the EndpointSlices (endpointslicecache.go): IPv4
- * slices of a named service, each port with a number, each endpoint's first address; duplicates
- * across slices kept once. Lists are sorted by `ip:port`.
+ * slices of a named service, each port with a name (`""` for an unnamed one) and a number, each
+ * endpoint's first address; an `ip:port` in several slices is kept once, a non-terminating copy
+ * preferred. Lists are sorted by `ip:port` text (byEndpoint).
  */
 export function endpointsByServicePort(slices: readonly EndpointSlice[]): Map<string, EndpointInfo[]> {
   const sets = new Map<string, Map<string, EndpointInfo>>();
@@ -225,19 +226,21 @@ export function endpointsByServicePort(slices: readonly EndpointSlice[]): Map<st
     if (slice.addressType !== 'IPv4') continue;
     if (!Array.isArray(slice.endpoints)) throw invalid(`EndpointSlice ${ns}/${slice.metadata.name ?? ''}: endpoints must be a list`);
     (slice.ports ?? []).forEach((port, i) => {
-      if (port.port === undefined) return;
+      // Upstream ignores a port without a name (nil, not "") or without a number.
+      if (port.name === undefined || port.port === undefined || port.port === 0) return;
       if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) {
         throw invalid(`EndpointSlice ${ns}/${slice.metadata.name ?? ''}: ports[${i}].port must be between 1 and 65535: ${port.port}`);
       }
       const protocol = PROTOCOLS[port.protocol ?? 'TCP'];
       if (!protocol) throw invalid(`EndpointSlice ${ns}/${slice.metadata.name ?? ''}: ports[${i}].protocol "${String(port.protocol)}" is not TCP, UDP or SCTP`);
-      const spn = servicePortName({ namespace: ns, name: svcName, port: port.name ?? '' });
+      const spn = servicePortName({ namespace: ns, name: svcName, port: port.name });
       const k = key(spn, protocol);
       let set = sets.get(k);
       if (!set) sets.set(k, (set = new Map()));
       for (const ep of slice.endpoints) {
         const info = endpointInfo(ep, port.port, spn, protocol, `${ns}/${slice.metadata.name ?? ''}`);
-        if (info && !set.has(info.text)) set.set(info.text, info);
+        // The same ip:port in two slices: a non-terminating one wins (a reused pod IP).
+        if (info && (!set.has(info.text) || !info.terminating)) set.set(info.text, info);
       }
     });
   }

@@ -264,6 +264,20 @@ t.test('endpoints are ordered by their ip:port text, across slices (endpointslic
   const targets = byChain(got).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!.slice(1).map((r) => /-> (\S+)"/.exec(r)![1]);
   // String order, not numeric: "10.0.1.10:80" < "10.0.1.2:80". A duplicate endpoint is kept once.
   t.same(targets, ['10.0.1.10:80', '10.0.1.2:80', '10.0.1.9:80']);
+
+  // The same ip:port ready in one slice and terminating in another: the ready copy counts,
+  // whichever slice comes first. (Were the terminating copy kept, 10.0.1.2 would be left out.)
+  const ready = slice('ns1', 'svc1', ['10.0.1.2', '10.0.1.3'], [{ name: 'p80', port: 80 }], 'a');
+  const terminating = slice('ns1', 'svc1', [{ addresses: ['10.0.1.2'], conditions: { ready: false, serving: true, terminating: true } }], [{ name: 'p80', port: 80 }], 'b');
+  for (const endpointSlices of [[ready, terminating], [terminating, ready]]) {
+    const dup = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p80', port: 80 }])], endpointSlices });
+    const used = byChain(dup).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!.slice(1).map((r) => /-> (\S+)"/.exec(r)![1]);
+    t.same(used, ['10.0.1.2:80', '10.0.1.3:80'], `slices ${endpointSlices.map((e) => e.metadata.name).join(', ')}`);
+  }
+
+  // A slice port without a name (nil upstream, unlike "") is ignored, as endpointslicecache.go does.
+  const unnamed = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ port: 80 }])], endpointSlices: [slice('ns1', 'svc1', ['10.0.1.2'], [{ port: 80 }])] });
+  t.match(unnamed, /"ns1\/svc1 has no endpoints"/);
 });
 
 t.test('several ports, named targetPorts resolved per slice, UDP and SCTP', async (t) => {
