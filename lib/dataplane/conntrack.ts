@@ -70,11 +70,14 @@ function key(t: FlowTuple): string {
 /** A node's conntrack table. */
 export class Conntrack {
   readonly #clock: Clock;
+  /** The clock entries are timed by (the node's tables share it). */
+  readonly clock: Clock;
   readonly #byOriginal = new Map<string, ConntrackEntry>();
   readonly #byReply = new Map<string, ConntrackEntry>();
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
+    this.clock = clock;
   }
 
   /** Records a new flow; the reply tuple reflects the NAT applied to it. */

@@ -43,6 +43,7 @@
 import { PodnetError } from '../core/errors.js';
 import { familyBits, formatIP, ipFromValue, parseIP, type IPFamily } from '../core/ipnet.js';
 import { SeededRng, type Rng } from '../core/rng.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { PRIORITY, type Hook } from './hooks.js';
 import type { NodeNetwork } from './node.js';
 import type { FlowContext, HookHandler, HookVerdict } from './pipeline.js';
@@ -109,7 +110,26 @@ export type Match =
   | { module: 'conntrack'; ctstate: Negatable<CtState[]> }
   | { module: 'addrtype'; srcType?: Negatable<string>; dstType?: Negatable<string> }
   | { module: 'statistic'; mode: 'random'; /** The kernel's 31-bit fraction. */ probability: number; negate: boolean }
+  | RecentMatch
   | ExtensionMatch;
+
+/**
+ * `-m recent` (net/netfilter/xt_recent.c): named lists of addresses with the time each was last
+ * seen — kube-proxy's ClientIP affinity (`--set` in the endpoint chain, `--rcheck --seconds T
+ * --reap` in the service chain). One list per name per node, timed by the node's clock.
+ */
+export interface RecentMatch {
+  module: 'recent';
+  name: string;
+  op: 'set' | 'rcheck' | 'update' | 'remove' | undefined;
+  seconds: number;
+  reap: boolean;
+  /** Which address is recorded and checked. */
+  side: 'rsource' | 'rdest';
+  /** The address mask (`255.255.255.255` by default). */
+  mask: string;
+  negate: boolean;
+}
 
 /** A match module podnet does not parse itself: its saved text and its test. */
 export interface ExtensionMatch {
@@ -184,6 +204,8 @@ export class Table {
 export interface NetfilterOptions {
   /** The RNG `-m statistic` draws from when the flow context carries none. */
   rng?: Rng;
+  /** The clock `-m recent` lists are timed by. */
+  clock?: Clock;
 }
 
 /** How iptables-save output is asked for. */
@@ -201,9 +223,13 @@ const MAX_STEPS = 10_000;
 export class Netfilter {
   readonly #tables = new Map<TableName, Table>();
   readonly #rng: Rng;
+  readonly #clock: Clock;
+  /** `-m recent` lists: name → masked address → when it was last seen (ms). */
+  readonly #recent = new Map<string, Map<string, number>>();
 
   constructor(options: NetfilterOptions = {}) {
     this.#rng = options.rng ?? new SeededRng(0);
+    this.#clock = options.clock ?? systemClock;
     for (const t of TABLES) this.#tables.set(t, new Table(t));
   }
 
@@ -601,10 +627,42 @@ export class Netfilter {
         const draw = Math.floor(rng.next() * 0x80000000);
         return draw < m.probability !== m.negate;
       }
+      case 'recent':
+        return this.#recentMatch(m, ctx) !== m.negate;
       case 'extension':
         return m.test(ctx);
     }
   }
+
+  /** xt_recent's match: what `--set`, `--rcheck`, `--update` and `--remove` do to the named list. */
+  #recentMatch(m: RecentMatch, ctx: FlowContext): boolean {
+    const address = maskAddress(m.side === 'rsource' ? ctx.tuple.src : ctx.tuple.dst, m.mask);
+    let list = this.#recent.get(m.name);
+    if (!list) this.#recent.set(m.name, (list = new Map()));
+    const now = this.#clock.now();
+    if (m.op === 'set') {
+      list.set(address, now);
+      return true;
+    }
+    if (m.reap && m.seconds > 0) for (const [a, at] of list) if (now - at > m.seconds * 1000) list.delete(a);
+    const seen = list.get(address);
+    if (seen === undefined) return false;
+    if (m.op === 'remove') {
+      list.delete(address);
+      return true;
+    }
+    if (m.seconds > 0 && now - seen > m.seconds * 1000) return false;
+    if (m.op === 'update') list.set(address, now);
+    return true;
+  }
+}
+
+/** An IPv4 address under a dotted mask (xt_recent keys its lists by the masked address). */
+function maskAddress(address: string, mask: string): string {
+  const a = address.split('.').map(Number);
+  const k = mask.split('.').map(Number);
+  if (a.length !== 4 || k.length !== 4) return address;
+  return a.map((o, i) => o & k[i]!).join('.');
 }
 
 // ---- parsing -------------------------------------------------------------------------------
@@ -753,6 +811,41 @@ export function parseRule(args: readonly string[], table: Table, deferJumps = fa
         negate = false;
         break;
       }
+      case '--set':
+      case '--rcheck':
+      case '--update':
+      case '--remove': {
+        if (module?.module !== 'recent') throw netfilterError(`${a} needs -m recent`);
+        if (module.op) throw netfilterError('-m recent takes one of --set, --rcheck, --update, --remove');
+        module.op = a.slice(2) as RecentMatch['op'];
+        module.negate = negate;
+        negate = false;
+        break;
+      }
+      case '--name':
+      case '--seconds':
+      case '--mask': {
+        if (module?.module !== 'recent') throw netfilterError(`${a} needs -m recent`);
+        const v = take(++i, a);
+        if (a === '--name') {
+          if (!/^[\w.-]{1,200}$/.test(v)) throw netfilterError(`bad recent list name "${v}"`);
+          module.name = v;
+        } else if (a === '--seconds') {
+          if (!/^\d+$/.test(v)) throw netfilterError(`--seconds must be a whole number: "${v}"`);
+          module.seconds = Number(v);
+        } else {
+          if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v)) throw netfilterError(`bad --mask "${v}"`);
+          module.mask = v;
+        }
+        break;
+      }
+      case '--reap':
+      case '--rsource':
+      case '--rdest':
+        if (module?.module !== 'recent') throw netfilterError(`${a} needs -m recent`);
+        if (a === '--reap') module.reap = true;
+        else module.side = a.slice(2) as RecentMatch['side'];
+        break;
       case '-j':
       case '--jump':
       case '-g':
@@ -765,6 +858,11 @@ export function parseRule(args: readonly string[], table: Table, deferJumps = fa
   }
   if (negate) throw netfilterError('"!" must come before an option');
   if (rule.matches.some((m) => m.module === 'statistic' && m.probability < 0)) throw netfilterError('-m statistic needs --probability');
+  for (const m of rule.matches) {
+    if (m.module !== 'recent') continue;
+    if (!m.op) throw netfilterError('-m recent needs one of --set, --rcheck, --update, --remove');
+    if (m.reap && !m.seconds) throw netfilterError('-m recent: --reap needs --seconds');
+  }
   return rule;
 }
 
@@ -784,8 +882,10 @@ function newMatch(name: string): Match {
       return { module: 'addrtype' };
     case 'statistic':
       return { module: 'statistic', mode: 'random', probability: -1, negate: false };
+    case 'recent':
+      return { module: 'recent', name: 'DEFAULT', op: undefined, seconds: 0, reap: false, side: 'rsource', mask: '255.255.255.255', negate: false };
     default:
-      throw netfilterError(`unsupported match "-m ${name}" (tcp, udp, sctp, mark, comment, conntrack, addrtype, statistic)`);
+      throw netfilterError(`unsupported match "-m ${name}" (tcp, udp, sctp, mark, comment, conntrack, addrtype, statistic, recent)`);
   }
 }
 
@@ -916,6 +1016,19 @@ function formatMatch(m: Match): string {
     case 'statistic':
       // libxt_statistic prints the stored fraction with %.11f.
       return `-m statistic --mode random ${not(m.negate)}--probability ${(m.probability / 0x80000000).toFixed(11)}`;
+    case 'recent':
+      // libxt_recent's save order.
+      return [
+        '-m recent',
+        `${not(m.negate)}--${m.op}`,
+        m.seconds ? `--seconds ${m.seconds}` : '',
+        m.reap ? '--reap' : '',
+        `--name ${m.name}`,
+        `--mask ${m.mask}`,
+        `--${m.side}`,
+      ]
+        .filter(Boolean)
+        .join(' ');
     case 'extension':
       return `-m ${m.name}${m.options ? ` ${m.options}` : ''}`;
   }

@@ -77,7 +77,7 @@ export class NodeNetwork {
     this.name = name;
     this.conntrack = conntrack;
     for (const h of HOOKS) this.#hooks.set(h, []);
-    this.netfilter = new Netfilter();
+    this.netfilter = new Netfilter({ clock: conntrack.clock });
     this.netfilter.attach(this);
     this.addInterface({ name: 'lo', kind: 'loopback', mtu: 65536, addresses: ['127.0.0.1/8'], up: true });
   }

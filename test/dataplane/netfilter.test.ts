@@ -9,6 +9,7 @@ import { Pipeline, type FlowContext, type TraceStep } from '../../lib/dataplane/
 import type { Hook } from '../../lib/dataplane/hooks.js';
 import type { FlowTuple } from '../../lib/dataplane/conntrack.js';
 import { SeededRng } from '../../lib/core/rng.js';
+import { ManualClock } from '../../lib/core/clock.js';
 import { PodnetError } from '../../lib/core/errors.js';
 import { programFlannelNode } from '../../plugins/flannel/daemon.js';
 
@@ -359,4 +360,49 @@ t.test('IPv6 flows are not evaluated by the (IPv4) iptables tables', async (t) =
   const { ctx } = context('FORWARD', {}, { protocol: 'TCP', src: 'fd00:10:244:1::2', sport: 40000, dst: 'fd00:10:244:2::2', dport: 80 });
   t.equal(nf.evaluate('filter', 'FORWARD', ctx), undefined);
   t.match(nf.save({ counters: true }), /:FORWARD DROP \[0:0\]/);
+});
+
+t.test('-m recent (xt_recent): ClientIP affinity as kube-proxy writes it pins a client until --seconds pass', async (t) => {
+  const clock = new ManualClock();
+  const nf = new Netfilter({ clock, rng: new SeededRng(7) });
+  // The shape of kube-proxy's affinity rules (proxier.go: `-m recent --name SEP --rcheck --seconds T --reap`
+  // in the service chain, `-m recent --name SEP --set` before the DNAT in the endpoint chain).
+  nf.restore(`*nat
+:OUTPUT ACCEPT [0:0]
+:KUBE-SVC-X - [0:0]
+:KUBE-SEP-A - [0:0]
+:KUBE-SEP-B - [0:0]
+-A OUTPUT -d 10.96.0.5/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X
+-A KUBE-SVC-X -m recent --name KUBE-SEP-A --rcheck --seconds 10 --reap -j KUBE-SEP-A
+-A KUBE-SVC-X -m recent --name KUBE-SEP-B --rcheck --seconds 10 --reap -j KUBE-SEP-B
+-A KUBE-SVC-X -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-A
+-A KUBE-SVC-X -j KUBE-SEP-B
+-A KUBE-SEP-A -m recent --set --name KUBE-SEP-A --mask 255.255.255.255 --rsource -m tcp -p tcp -j DNAT --to-destination 10.244.1.2:8080
+-A KUBE-SEP-B -m recent --set --name KUBE-SEP-B --mask 255.255.255.255 --rsource -m tcp -p tcp -j DNAT --to-destination 10.244.2.3:8080
+COMMIT
+`);
+  const from = (src: string) => {
+    const { ctx } = context('OUTPUT', {}, { protocol: 'TCP', src, sport: 40000, dst: '10.96.0.5', dport: 80 });
+    nf.evaluate('nat', 'OUTPUT', ctx);
+    return ctx.tuple.dst;
+  };
+  const first = from('10.244.1.9');
+  const pinned = Array.from({ length: 20 }, () => from('10.244.1.9'));
+  t.same(new Set(pinned), new Set([first]), 'every connection of the client goes to its first endpoint');
+  const others = new Set(Array.from({ length: 20 }, (_, i) => from(`10.244.3.${i + 1}`)));
+  t.same(others, new Set(['10.244.1.2', '10.244.2.3']), 'other clients still spread over both endpoints');
+  clock.advance(11_000);
+  const after = new Set(Array.from({ length: 20 }, () => {
+    clock.advance(11_000);
+    return from('10.244.1.9');
+  }));
+  t.same(after, new Set(['10.244.1.2', '10.244.2.3']), 'past --seconds the entry is reaped: the client is balanced again');
+  // iptables-save prints the match in libxt_recent's order.
+  t.match(nf.save(), /-A KUBE-SVC-X -m recent --rcheck --seconds 10 --reap --name KUBE-SEP-A --mask 255\.255\.255\.255 --rsource -j KUBE-SEP-A/);
+  t.match(nf.save(), /-A KUBE-SEP-A -p tcp -m recent --set --name KUBE-SEP-A --mask 255\.255\.255\.255 --rsource -m tcp -j DNAT --to-destination 10\.244\.1\.2:8080/);
+  const bad = (rule: string) => t.throws(() => new Netfilter().restore(`*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT ${rule} -j ACCEPT\nCOMMIT\n`), { code: 'PODNET_NETFILTER_INVALID' }, rule);
+  bad('-m recent --name X');
+  bad('-m recent --rcheck --reap --name X');
+  bad('--rcheck');
+  bad('-m recent --set --rcheck');
 });

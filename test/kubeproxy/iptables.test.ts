@@ -398,7 +398,7 @@ t.test('the output loads into the netfilter model with --noflush, beside flannel
   t.equal(nf.evaluate('filter', 'OUTPUT', rejected)?.verdict, 'REJECT', 'a service without endpoints is rejected');
 });
 
-t.test('ClientIP affinity output loads into the netfilter model', { todo: 'lib/dataplane/netfilter.ts has no -m recent match yet (it refuses "-m recent")' }, async (t) => {
+t.test('ClientIP affinity output loads into the netfilter model', async (t) => {
   const text = compileIptables({
     services: [service('ns1', 'svc1', '172.30.1.1', [{ port: 80 }], { sessionAffinity: 'ClientIP' })],
     endpointSlices: [slice('ns1', 'svc1', ['10.0.1.1'], [{ name: '', port: 80, protocol: 'TCP' }])],
