@@ -183,10 +183,36 @@ export class PodWorker {
     this.#changed();
   }
 
-  #startProbes(r: ContainerRecord, c: Container, decide: boolean): void {
+  /**
+   * Where probes and lifecycle hooks of a container are made from: the node, through the data
+   * plane; `exec` runs in the container as `podnet exec` does (built-in tools and the image's own
+   * commands). Undefined without a data plane or a pod IP.
+   */
+  #probeTarget(c: Container): ProbeTarget | undefined {
     const dataplane = this.#host.dataplane;
-    const podIP = this.#sandbox?.ips[0];
-    if (!dataplane || !podIP) {
+    const sandbox = this.#sandbox;
+    const podIP = sandbox?.ips[0];
+    if (!dataplane || !sandbox || !podIP) return undefined;
+    return {
+      dataplane,
+      node: this.#host.node,
+      podIP,
+      container: c,
+      version: this.#host.version,
+      exec: async (argv) => {
+        try {
+          const r = await sandbox.exec(c.name, argv);
+          return { exitCode: r.exitCode, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+        } catch (err) {
+          return { exitCode: 126, stdout: '', stderr: `OCI runtime exec failed: ${(err as Error).message}` };
+        }
+      },
+    };
+  }
+
+  #startProbes(r: ContainerRecord, c: Container, decide: boolean): void {
+    const target = this.#probeTarget(c);
+    if (!target) {
       // Nothing to probe through: a started container counts as started and ready.
       if (decide) {
         r.started = true;
@@ -194,18 +220,6 @@ export class PodWorker {
       }
       return;
     }
-    const target: ProbeTarget = {
-      dataplane,
-      node: this.#host.node,
-      podIP,
-      container: c,
-      version: this.#host.version,
-      exec: async (argv) => {
-        const running = this.#sandbox?.container(c.name);
-        if (!running?.exec) return { exitCode: 126, stdout: '', stderr: `OCI runtime exec failed: exec failed: podnet cannot run ${JSON.stringify(argv.join(' '))} in container ${c.name}` };
-        return running.exec(argv);
-      },
-    };
     const workers: ProbeWorker[] = [];
     const make = (kind: ProbeKind, probe: Probe): ProbeWorker => {
       const label = `${kind[0]!.toUpperCase()}${kind.slice(1)}`;
@@ -367,22 +381,11 @@ export class PodWorker {
       await new Promise<void>((resolve) => this.#host.clock.setTimeout(resolve, Math.min(hook.sleep!.seconds * 1000, left)));
       return;
     }
-    const dataplane = this.#host.dataplane;
-    const podIP = this.#sandbox?.ips[0];
-    if (!dataplane || !podIP) return;
+    const target = this.#probeTarget(c);
+    if (!target) return;
+    // A hook runs as a probe does (the same handlers), bounded by what is left of the grace period.
     const probe: Probe = { ...(hook.exec ? { exec: hook.exec } : {}), ...(hook.httpGet ? { httpGet: hook.httpGet } : {}), timeoutSeconds: Math.max(1, Math.ceil(left / 1000)) };
-    const outcome = await runProbe(
-      probe,
-      {
-        dataplane,
-        node: this.#host.node,
-        podIP,
-        container: c,
-        version: this.#host.version,
-        exec: async (argv) => this.#sandbox?.container(c.name)?.exec?.(argv) ?? { exitCode: 126, stdout: '', stderr: `podnet cannot run ${JSON.stringify(argv.join(' '))} in container ${c.name}` },
-      },
-      this.#host.clock,
-    );
+    const outcome = await runProbe(probe, target, this.#host.clock);
     if (!outcome.ok) {
       const what = hook.exec ? `Exec lifecycle hook (${JSON.stringify(hook.exec.command ?? [])})` : `HTTP lifecycle hook (${hook.httpGet?.path ?? '/'})`;
       this.#host.event('Warning', 'FailedPreStopHook', `${what} for Container "${c.name}" in Pod "${this.#pod.metadata.name}_${this.#pod.metadata.namespace}(${this.#pod.metadata.uid})" failed - error: ${outcome.output}`);

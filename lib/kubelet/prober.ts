@@ -228,6 +228,7 @@ export class ProbeWorker {
   readonly #clock: Clock;
   readonly #run: () => Promise<ProbeOutcome>;
   readonly #onVerdict: (ok: boolean, output: string) => void;
+  readonly #onFailedRun: ((output: string) => void) | undefined;
   readonly #track: (work: Promise<void>) => void;
 
   constructor(options: {
@@ -235,8 +236,9 @@ export class ProbeWorker {
     probe: Probe;
     clock: Clock;
     run: () => Promise<ProbeOutcome>;
-    /** Called with each failed run's output (an `Unhealthy` event) and with every verdict change. */
+    /** Called when the verdict changes. */
     onVerdict: (ok: boolean, output: string) => void;
+    /** Called with each failed run's output (the kubelet's `Unhealthy` event). */
     onFailedRun?: (output: string) => void;
     track: (work: Promise<void>) => void;
   }) {
@@ -249,8 +251,6 @@ export class ProbeWorker {
     this.#track = options.track;
     this.#verdict = options.kind === 'readiness' ? false : options.kind === 'liveness' ? true : undefined;
   }
-
-  readonly #onFailedRun: ((output: string) => void) | undefined;
 
   /** The current verdict: true (success), false (failure), undefined (unknown). */
   get verdict(): boolean | undefined {

@@ -285,14 +285,6 @@ export class PodSandbox implements SandboxEndpoint {
     this.#onExit?.(container, code);
   }
 
-  /** Starts every container of the pod; resolves with what happened to each. */
-  async start(pod: Pod): Promise<ContainerOutcome[]> {
-    this.open();
-    const outcomes: ContainerOutcome[] = [];
-    for (const c of pod.spec.containers) outcomes.push(await this.startContainer(pod, c));
-    return outcomes;
-  }
-
   /** Stops every container and closes every socket of the sandbox. */
   async stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;

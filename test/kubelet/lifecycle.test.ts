@@ -161,8 +161,19 @@ t.test('startup probe gates liveness and readiness; exec probes run a built-in c
         },
       ],
     }),
+    pod('toolbox', {
+      containers: [
+        { name: 'ok', image: 'busybox:1.36', command: ['sleep', 'infinity'], readinessProbe: { exec: { command: ['cat', '/etc/resolv.conf'] }, periodSeconds: 1 } },
+        { name: 'missing', image: 'busybox:1.36', command: ['sleep', 'infinity'], readinessProbe: { exec: { command: ['curl', '-s', 'http://localhost'] }, periodSeconds: 1 } },
+      ],
+    }),
   ]);
   await c.settle();
+  // exec probes run what `podnet exec` runs: busybox has cat, but no curl.
+  const toolbox = get(c, 'toolbox');
+  t.equal(statusOf(toolbox, 0).ready, true, 'cat /etc/resolv.conf exits 0 in busybox');
+  t.equal(statusOf(toolbox, 1).ready, false, 'busybox has no curl');
+  t.ok(events(c, 'toolbox').some((e) => e.startsWith('Unhealthy: Readiness probe failed: ') && /curl/.test(e)), 'the failure names the missing program');
   let p = get(c, 'slow');
   t.equal(statusOf(p).started, false, 'not started before the startup probe succeeds');
   t.equal(statusOf(p).ready, false);
