@@ -4,13 +4,12 @@
 // it inherits. The other `get`s run the same built `main` in-process (test/cli/harness.ts) with the
 // environment the child would have had.
 import t from 'tap';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BIN, inProcess, podnet as spawnPodnet } from './harness.js';
+import { inProcess, podnet as spawnPodnet } from './harness.js';
+import { startPodnetUp } from '../helpers/podnet-up.js';
 
 /** No kubeconfig of the user's: neither KUBECONFIG nor ~/.kube/config. */
 function environment(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -27,33 +26,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return inProcess(args, environment(env));
 }
 
-async function up(t: { teardown(fn: () => unknown): void }, extra: string[] = []) {
-  const dir = mkdtempSync(join(tmpdir(), 'podnet-remote-'));
-  const kubeconfig = join(dir, 'config');
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
-    process.execPath,
-    [BIN, 'up', 'topologies/quickstart.yaml', '--api-port', '0', '--kubeconfig', kubeconfig, ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Press Ctrl-C to stop.')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`podnet up exited early (${code}): ${out}`)));
-  });
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        child.removeAllListeners('exit');
-        child.on('close', () => resolve());
-        child.kill('SIGINT');
-      }),
-  );
-  const url = /Kubernetes API: (\S+)/.exec(out)![1]!;
-  return { dir, kubeconfig, url, out };
-}
+const up = startPodnetUp;
 
 t.test('up writes a kubeconfig that podnet get (and kubectl) can use', async (t) => {
   const { kubeconfig, url, out } = await up(t);

@@ -8,11 +8,7 @@
 // `down: true`, the eviction timeout from the Cluster document, and `podnet node stop|start`
 // against a running `podnet up`.
 import t from 'tap';
-import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
 import { ManualClock } from '../../lib/core/clock.js';
 import { Cluster } from '../../lib/cluster.js';
@@ -23,6 +19,7 @@ import { main } from '../../lib/cli/main.js';
 import { RestClient } from '../../lib/client/rest.js';
 import { loadClientConfig } from '../../lib/kubeconfig/kubeconfig.js';
 import { httpGet } from '../helpers/http.js';
+import { startPodnetUp } from '../helpers/podnet-up.js';
 
 
 async function quickstart(t: { teardown(fn: () => unknown): void }, edit: (text: string) => string = (x) => x) {
@@ -157,31 +154,10 @@ t.test('the Cluster document: a node that starts down, and the eviction timeout'
   t.throws(parse({ nodes: [{ name: 'a', down: 'yes' }] }), { message: /spec\.nodes\[0\]\.down: Invalid value: "yes": must be true or false/ });
 });
 
-const BIN = 'bin/podnet.js';
 const built = existsSync('dist/lib/cli/node.js');
 
 t.test('podnet node stop|start against a running podnet up', { skip: built ? false : 'dist is not built (npm run build)' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'podnet-node-'));
-  const kubeconfig = join(dir, 'config');
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(process.execPath, [BIN, 'up', 'topologies/quickstart.yaml', '--api-port', '0', '--kubeconfig', kubeconfig], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Press Ctrl-C to stop.')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`podnet up exited early (${code}): ${out}`)));
-  });
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        child.removeAllListeners('exit');
-        child.on('close', () => resolve());
-        child.kill('SIGINT');
-      }),
-  );
+  const { kubeconfig } = await startPodnetUp(t);
   const run = async (...args: string[]) => {
     let stdout = '';
     let stderr = '';
