@@ -21,7 +21,7 @@
 
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { rfc3339 } from '../core/clock.js';
-import type { Container, Pod, PodStatus, Probe } from '../api/types.js';
+import { WellKnown, type Container, type Pod, type PodStatus, type Probe } from '../api/types.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { ProbeWorker, runProbe, type ProbeKind, type ProbeTarget } from './prober.js';
 import type { PodSandbox } from './sandbox.js';
@@ -127,6 +127,11 @@ export class PodWorker {
 
   /** Sets the sandbox up and starts the containers (init containers first). */
   async run(): Promise<void> {
+    const named = (this.#pod.metadata.annotations?.[WellKnown.localProcess] ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+    const unknown = named.filter((n) => !this.records.some((r) => r.name === n));
+    if (unknown.length) {
+      this.#host.event('Warning', 'FailedLocalProcess', `${WellKnown.localProcess} names containers the pod does not have: ${unknown.join(', ')} (containers: ${this.records.map((r) => r.name).join(', ')})`);
+    }
     this.#sandbox?.open();
     this.#sandboxReady = true;
     this.#changed();

@@ -52,6 +52,12 @@ t.test('a local-process container serves on the pod IP, and its exit is a contai
       metadata: { name: 'missing', namespace: 'default', annotations: { 'podnet.dev/local-process': 'server' } },
       spec: { nodeName: 'worker', restartPolicy: 'Never', containers: [{ name: 'server', image: 'x', command: ['/nonexistent/podnet-test-binary'] }] },
     },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'typo', namespace: 'default', annotations: { 'podnet.dev/local-process': 'sever' } },
+      spec: { nodeName: 'worker', containers: [{ name: 'server', image: 'busybox:1.36', command: ['sleep', 'infinity'] }] },
+    },
   ]);
   await cluster.settle();
   // The process binds in its own time: the readiness probe (every second) says when.
@@ -71,4 +77,6 @@ t.test('a local-process container serves on the pod IP, and its exit is a contai
   t.equal(state.reason, 'StartError');
   t.match(state.message, /exec: "\/nonexistent\/podnet-test-binary": executable file not found in \$PATH/);
   t.equal(missing.status!.phase, 'Failed');
+  const typo = cluster.list('events', { namespace: 'default' }).find((e: any) => e.involvedObject.name === 'typo' && e.reason === 'FailedLocalProcess') as any;
+  t.equal(typo?.message, 'podnet.dev/local-process names containers the pod does not have: sever (containers: server)', 'a misspelt container name is reported, not ignored');
 });
