@@ -27,6 +27,8 @@ export interface SyncStats {
   totalRules: number;
   /** Service ports whose own chains/sets/virtual servers were (re)written. */
   servicePortsSynced: number;
+  /** Objects left out of this sync because they cannot be proxied (upstream logs and skips them). */
+  errors?: string[];
 }
 
 /** Options every backend gets. */
