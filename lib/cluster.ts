@@ -33,6 +33,10 @@ import { DaemonSetController } from './controllers/daemonset.js';
 import { EndpointSliceController } from './controllers/endpointslice.js';
 import { NodeLifecycleController, TaintEvictionController } from './controllers/nodelifecycle.js';
 import { Kubelet } from './kubelet/kubelet.js';
+import { KubeProxyAgent } from './kubeproxy/agent.js';
+import { HostAccessController, type HostAccessEntry } from './kubeproxy/host-access.js';
+import './kubeproxy/modes.js';
+import { formatColumns } from './printers/printers.js';
 import { NetworkAgentController } from './kubelet/network-agent.js';
 import { NodeStatusAgent, kubeletConditions } from './kubelet/node-status.js';
 import { Dataplane } from './dataplane/dataplane.js';
@@ -99,6 +103,8 @@ export class Cluster implements PodnetControl {
   #manager: ControllerManager;
   #kubelets = new Map<string, Kubelet>();
   #nodeAgents = new Map<string, NodeStatusAgent>();
+  #kubeProxies = new Map<string, KubeProxyAgent>();
+  #hostAccess: HostAccessController | undefined;
   /** Nodes powered off (`down: true`, `stopNode`). */
   #down = new Set<string>();
   #state: ClusterState = 'created';
@@ -182,6 +188,8 @@ export class Cluster implements PodnetControl {
       .add(new EndpointSliceController({ kubernetesEndpoint: this.#options.apiServerEndpoint ?? this.#defaultApiServerEndpoint() }))
       .add(new NodeLifecycleController({ nodeMonitorGracePeriodMs: (this.spec.nodeLifecycle ?? NODE_LIFECYCLE_DEFAULTS).nodeMonitorGracePeriodSeconds * 1000 }))
       .add(new TaintEvictionController());
+    this.#hostAccess = new HostAccessController({ dataplane: this.dataplane, isUp: (n) => !this.#down.has(n) });
+    this.#manager.add(this.#hostAccess);
     for (const node of this.spec.nodes) {
       if (node.down) {
         this.#down.add(node.name);
@@ -208,9 +216,12 @@ export class Cluster implements PodnetControl {
     // states); a node powered on again recomputes every status, as a restarted kubelet does.
     const kubelet = new Kubelet(name, this.network, { dataplane: this.dataplane, lookupImage, adoptRunningPods: !restart });
     const agent = new NodeStatusAgent(name, { dataplane: this.dataplane });
+    const proxy = new KubeProxyAgent(name, { network: this.dataplane.nodes.get(name)!, dataplane: this.dataplane });
     this.#kubelets.set(name, kubelet);
     this.#nodeAgents.set(name, agent);
-    this.#manager.add(kubelet).add(agent);
+    this.#kubeProxies.set(name, proxy);
+    this.#manager.add(kubelet).add(agent).add(proxy);
+    this.#hostAccess?.resyncAll();
   }
 
   /**
@@ -235,6 +246,10 @@ export class Cluster implements PodnetControl {
       this.#manager.remove(agent);
     }
     if (kubelet) this.#manager.remove(kubelet);
+    const proxy = this.#kubeProxies.get(name);
+    this.#kubeProxies.delete(name);
+    if (proxy) this.#manager.remove(proxy);
+    this.#hostAccess?.resyncAll();
     await this.settle();
     return { node: name, state: 'stopped', changed: true };
   }
@@ -497,14 +512,57 @@ export class Cluster implements PodnetControl {
         return net.formatFdb();
       case 'conntrack':
         return net.conntrack.format();
+      case 'kube-proxy':
+        return this.#syncHistory(node);
     }
   }
 
-  /** A node's rule tables, as `iptables-save [-c]` prints them (`podnet rules NODE`). */
-  rules(node: string, options: RulesOptions = { format: 'iptables-save' }): string {
+  /** A node's kube-proxy syncs: when, how long, full or partial, rules written and held. */
+  #syncHistory(node: string): string {
+    const proxy = this.#kubeProxies.get(node);
+    if (!proxy) return `kube-proxy on ${node} is not running (node stopped)\n`;
+    const rows = [['SYNC', 'MODE', 'KIND', 'DURATION', 'RULES-WRITTEN', 'RULES', 'SERVICE-PORTS', 'SERVICES', 'ERROR']];
+    for (const r of proxy.history) {
+      rows.push([
+        String(r.seq),
+        proxy.mode,
+        r.full ? 'full' : 'partial',
+        `${r.durationMs.toFixed(2)}ms`,
+        r.rulesWritten === undefined ? '-' : String(r.rulesWritten),
+        r.totalRules === undefined ? '-' : String(r.totalRules),
+        r.servicePortsSynced === undefined ? '-' : String(r.servicePortsSynced),
+        r.full ? '(all)' : r.services.join(',') || '-',
+        r.error ?? '',
+      ]);
+    }
+    return formatColumns(rows);
+  }
+
+  /** The kube-proxy of a node (while the node is up). */
+  kubeProxy(node: string): KubeProxyAgent | undefined {
+    return this.#kubeProxies.get(node);
+  }
+
+  /** What the host reaches: NodePort, load-balancer and health-check listeners (`ns/name` for one Service). */
+  hostAccess(serviceKey?: string): HostAccessEntry[] {
+    return this.#hostAccess?.entries(serviceKey) ?? [];
+  }
+
+  /**
+   * A node's rule tables as the real tool prints them (`podnet rules NODE`): `iptables-save [-c]`,
+   * `nft list ruleset`, or `ipvsadm -Ln [--stats]`; by default the format of the kube-proxy mode.
+   */
+  rules(node: string, options: RulesOptions = {}): string {
     const net = this.dataplane.nodes.get(node);
     if (!net) throw new NotFoundError({ kind: 'Node', name: node }, 'nodes');
-    return net.netfilter.save({ ...(options.counters ? { counters: true } : {}) });
+    const proxy = this.#kubeProxies.get(node);
+    const format = options.format ?? (proxy?.backend?.formats[0] ?? 'iptables-save');
+    const counters = options.counters ? { counters: true } : {};
+    if (format === 'iptables-save') return net.netfilter.save(counters);
+    if (!proxy?.backend?.formats.includes(format)) {
+      throw new PodnetError('PODNET_BAD_REQUEST', `node ${node} runs kube-proxy in ${proxy?.mode ?? this.spec.kubeProxy.mode} mode: its tables print as ${(proxy?.backend?.formats ?? ['iptables-save']).join(' or ')}, not ${format}`);
+    }
+    return proxy.backend.render(format, counters);
   }
 
   /** The kubelet of a node. */

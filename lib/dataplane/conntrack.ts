@@ -140,6 +140,17 @@ export class Conntrack {
     return n;
   }
 
+  /** Forgets every entry a predicate picks (`conntrack -D` with filters); returns how many. */
+  deleteWhere(pick: (entry: ConntrackEntry) => boolean): number {
+    let n = 0;
+    for (const e of [...this.#byOriginal.values()]) {
+      if (!pick(e)) continue;
+      this.delete(e);
+      n++;
+    }
+    return n;
+  }
+
   /** Live entries. */
   entries(): ConntrackEntry[] {
     this.#expire();

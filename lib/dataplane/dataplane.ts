@@ -81,8 +81,16 @@ export class Dataplane {
   readonly #byIp = new Map<string, SandboxEndpoint>();
   readonly #dropTimeoutMs: number;
   readonly #down = new Set<string>();
-  readonly #hostEndpoints = new Map<string, HostEndpoint>(); // node -> its listeners
+  readonly #hostEndpoints = new Map<string, Set<HostEndpoint>>(); // node -> its listeners
+  /** The kubelet's listeners per node (setHostEndpoint), one of the node's host endpoints. */
+  readonly #kubeletEndpoints = new Map<string, HostEndpoint>();
   #ephemeral = 0;
+  /**
+   * The address a client outside the cluster has as the nodes see it: the node network's
+   * gateway (kind's docker bridge, 172.18.0.1), the source of host traffic to NodePorts and
+   * load-balancer IPs.
+   */
+  readonly externalClient: string;
 
   constructor(cluster: ClusterSpec, options: DataplaneOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -95,6 +103,7 @@ export class Dataplane {
       this.#hosts.set(n.address, n.name);
       this.addresses.allocate(n.address, `node/${n.name}`);
     }
+    this.externalClient = gatewayOf(cluster.nodes.map((n) => n.address));
     this.pipeline = new Pipeline({
       nodes: this.nodes,
       resolve: (ip) => this.resolve(ip),
@@ -120,10 +129,30 @@ export class Dataplane {
     return this.#down.has(node);
   }
 
-  /** Makes a node's own listeners reachable at its IP (undefined: none any more). */
+  /** Makes the kubelet's listeners reachable at its node's IP (undefined: none any more). */
   setHostEndpoint(node: string, endpoint: HostEndpoint | undefined): void {
-    if (endpoint) this.#hostEndpoints.set(node, endpoint);
-    else this.#hostEndpoints.delete(node);
+    const previous = this.#kubeletEndpoints.get(node);
+    if (previous) this.#hostEndpoints.get(node)?.delete(previous);
+    if (endpoint) {
+      this.#kubeletEndpoints.set(node, endpoint);
+      this.addHostEndpoint(node, endpoint);
+    } else this.#kubeletEndpoints.delete(node);
+  }
+
+  /** Adds listeners of another node agent (kube-proxy's health checks) at a node's IP; returns the undo. */
+  addHostEndpoint(node: string, endpoint: HostEndpoint): () => void {
+    let set = this.#hostEndpoints.get(node);
+    if (!set) this.#hostEndpoints.set(node, (set = new Set()));
+    set.add(endpoint);
+    return () => void this.#hostEndpoints.get(node)?.delete(endpoint);
+  }
+
+  #hostListener(node: string, port: number, protocol: 'TCP' | 'UDP' | 'SCTP'): { loopback: string; realPort: number } | undefined {
+    for (const ep of this.#hostEndpoints.get(node) ?? []) {
+      const realPort = ep.listeningPort(port, protocol);
+      if (realPort !== undefined) return { loopback: ep.loopback, realPort };
+    }
+    return undefined;
   }
 
   /** Who holds a virtual address. */
@@ -177,6 +206,7 @@ export class Dataplane {
   }
 
   #sourceOf(origin: FlowOrigin): string {
+    if (origin.kind === 'external') return this.externalClient;
     if (origin.kind === 'pod') {
       const sandbox = this.#sandboxes.get(origin.pod);
       if (!sandbox?.ips[0]) throw new PodnetError('PODNET_NO_SANDBOX', `pod ${origin.pod} has no running sandbox`);
@@ -195,9 +225,9 @@ export class Dataplane {
   }
 
   /** Decides a flow and resolves where its bytes go, or fails as a socket would. */
-  async #route(origin: FlowOrigin, dst: string, dport: number, protocol: FlowTuple['protocol'], timeoutMs?: number) {
+  async #route(origin: FlowOrigin, dst: string, dport: number, protocol: FlowTuple['protocol'], timeoutMs?: number, sport?: number) {
     if (this.#down.has(origin.node)) throw new PodnetError('PODNET_NODE_DOWN', `node ${origin.node} is down: nothing on it can open a connection`);
-    const tuple: FlowTuple = { protocol, src: this.#sourceOf(origin), sport: this.#nextEphemeralPort(), dst, dport };
+    const tuple: FlowTuple = { protocol, src: this.#sourceOf(origin), sport: sport ?? this.#nextEphemeralPort(), dst, dport };
     const decision = this.pipeline.decide(origin, tuple);
     if (decision.verdict === 'DROP') {
       // The kernel retransmits into the void until the caller gives up.
@@ -218,9 +248,9 @@ export class Dataplane {
       loopback = sandbox?.loopback;
       realPort = sandbox?.listeningPort(final.dport, protocol);
     } else {
-      const host = this.#hostEndpoints.get(target.node);
+      const host = this.#hostListener(target.node, final.dport, protocol);
       loopback = host?.loopback;
-      realPort = host?.listeningPort(final.dport, protocol);
+      realPort = host?.realPort;
     }
     if (!loopback || realPort === undefined) {
       // Nothing listens there: the peer's kernel answers with a RST (or ICMP port unreachable).
@@ -231,8 +261,8 @@ export class Dataplane {
   }
 
   /** Opens a TCP connection from a pod (or node) to a virtual address, through the data plane. */
-  async dialTcp(origin: FlowOrigin, dst: string, dport: number, options: { timeoutMs?: number } = {}): Promise<{ socket: Socket; decision: FlowDecision }> {
-    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'TCP', options.timeoutMs);
+  async dialTcp(origin: FlowOrigin, dst: string, dport: number, options: { timeoutMs?: number; sport?: number } = {}): Promise<{ socket: Socket; decision: FlowDecision }> {
+    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'TCP', options.timeoutMs, options.sport);
     if (decision.link) return this.#dialShaped(origin, decision, { host: loopback, port: realPort, localAddress: source }, options.timeoutMs);
     const socket = await this.sockets.connectTcp({ host: loopback, port: realPort, localAddress: source, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
     return { socket, decision };
@@ -282,8 +312,8 @@ export class Dataplane {
   }
 
   /** Sends one UDP datagram from a pod and resolves with the first answer. */
-  async exchangeUdp(origin: FlowOrigin, dst: string, dport: number, data: Buffer | string, options: { timeoutMs?: number } = {}): Promise<{ reply: Buffer; decision: FlowDecision }> {
-    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'UDP', options.timeoutMs);
+  async exchangeUdp(origin: FlowOrigin, dst: string, dport: number, data: Buffer | string, options: { timeoutMs?: number; sport?: number } = {}): Promise<{ reply: Buffer; decision: FlowDecision }> {
+    const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'UDP', options.timeoutMs, options.sport);
     const socket: dgram.Socket = await this.sockets.bindUdp({ host: source, port: 0 });
     try {
       const reply = await new Promise<Buffer>((resolve, reject) => {
@@ -320,4 +350,16 @@ export class Dataplane {
   async close(): Promise<void> {
     await this.sockets.closeAll();
   }
+}
+
+/** The gateway of the nodes' network: `.1` of the first node's /24 (kind: 172.18.0.1). */
+function gatewayOf(nodeAddresses: readonly string[]): string {
+  const first = nodeAddresses.find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
+  if (!first) return '172.18.0.1';
+  const base = first.split('.').slice(0, 3).join('.');
+  for (let last = 1; last < 255; last++) {
+    const candidate = `${base}.${last}`;
+    if (!nodeAddresses.includes(candidate)) return candidate;
+  }
+  return `${base}.254`;
 }

@@ -62,8 +62,11 @@ export interface HookHandler {
 /** Who holds an address: a pod attached to a node's bridge, or the node itself. */
 export type Attachment = { kind: 'pod'; node: string; pod: string; dev: string } | { kind: 'host'; node: string };
 
-/** Where a flow starts. */
-export type FlowOrigin = { kind: 'pod'; node: string; pod: string } | { kind: 'host'; node: string };
+/**
+ * Where a flow starts: a pod, a node's own process, or a client outside the cluster whose packet
+ * arrives on a node's eth0 (the host reaching a NodePort or a load-balancer IP).
+ */
+export type FlowOrigin = { kind: 'pod'; node: string; pod: string } | { kind: 'host'; node: string } | { kind: 'external'; node: string };
 
 /** The outcome of a new flow. */
 export interface FlowDecision {
@@ -137,9 +140,31 @@ export class Pipeline {
       trace.push({ node: node.name, stage: 'pod', action: 'DROP', detail: `${node.name} is down: nothing on it sends` });
       return done('DROP', NODE_DOWN.overlay);
     }
+    // A datagram of a UDP flow conntrack already knows is not evaluated again: it follows the
+    // entry's NAT to where the first one went (a client that keeps its source port), until the
+    // entry times out or kube-proxy deletes it. (A TCP flow is pinned by its real socket.)
+    const tracked = tuple.protocol === 'UDP' ? node.conntrack.lookup(state.tuple) : undefined;
+    if (tracked?.direction === 'original') {
+      const entry = tracked.entry;
+      const natted = { protocol: entry.reply.protocol, src: entry.reply.dst, sport: entry.reply.dport, dst: entry.reply.src, dport: entry.reply.sport };
+      const destination = this.#o.resolve(natted.dst);
+      const pinned = destination && (destination.kind === 'pod' || destination.node === node.name || !this.#o.isDown?.(destination.node));
+      if (pinned) {
+        node.conntrack.touch(entry, 'original');
+        state.tuple = natted;
+        state.mark = entry.mark;
+        hops.push(node.name);
+        trace.push({ node: node.name, stage: 'conntrack', action: 'ESTABLISHED', detail: `follows ${fmt(entry.original)} ⇒ ${fmt(natted)}` });
+        return done('ACCEPT', undefined, destination);
+      }
+    }
     let inDev: string | undefined;
     let path: readonly Hook[];
-    if (origin.kind === 'pod') {
+    if (origin.kind === 'external') {
+      inDev = 'eth0';
+      trace.push({ node: node.name, stage: 'pod', action: 'receive', detail: `from outside on eth0 (${fmt(state.tuple)})` });
+      path = PATHS.forward;
+    } else if (origin.kind === 'pod') {
       const veth = [...node.interfaces.values()].find((i) => i.kind === 'veth' && i.peerPod === origin.pod);
       inDev = veth?.name ?? 'cni0';
       trace.push({ node: node.name, stage: 'pod', action: 'send', detail: `${origin.pod} eth0 → ${inDev} (${fmt(state.tuple)})` });

@@ -6,9 +6,10 @@
  *   GET  /apis/podnet.dev/v1alpha1/nodes               every node's power state
  *   POST /apis/podnet.dev/v1alpha1/nodes/{name}/stop   power a node off
  *   POST /apis/podnet.dev/v1alpha1/nodes/{name}/start  power it on again
- *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/{routes|neigh|fdb|conntrack}
- *                                                      a node's table (`NodeTable`, its `text`)
- *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/rules?format=iptables-save[&counters=true]
+ *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/{routes|neigh|fdb|conntrack|kube-proxy}
+ *                                                      a node's table (`NodeTable`, its `text`;
+ *                                                      kube-proxy: its sync history)
+ *   GET  /apis/podnet.dev/v1alpha1/nodes/{name}/rules[?format=iptables-save|nft|ipvs][&counters=true]
  *                                                      a node's rule tables (`NodeRules`, its `text`)
  *   GET  /apis/podnet.dev/v1alpha1/trace?from=NS/POD&to=IP|NS/POD&port=N[&protocol=P]
  *                                                      the path of a new flow (`Trace`: `text`
@@ -39,16 +40,17 @@ export interface NodePowerState {
 }
 
 /** The node tables the endpoint serves. */
-export const NODE_TABLES = ['routes', 'neigh', 'fdb', 'conntrack'] as const;
+export const NODE_TABLES = ['routes', 'neigh', 'fdb', 'conntrack', 'kube-proxy'] as const;
 export type NodeTable = (typeof NODE_TABLES)[number];
 
 /** The formats a node's rule tables are printed in (`podnet rules --format`). */
-export const RULE_FORMATS = ['iptables-save'] as const;
+export const RULE_FORMATS = ['iptables-save', 'nft', 'ipvs'] as const;
 export type RuleFormat = (typeof RULE_FORMATS)[number];
 
 /** How a node's rule tables are asked for. */
 export interface RulesOptions {
-  format: RuleFormat;
+  /** Unset: the format of the node's kube-proxy mode (iptables-save, nft or ipvs). */
+  format?: RuleFormat;
   /** Rule and chain counters (`iptables-save -c`). */
   counters?: boolean;
 }
@@ -97,13 +99,13 @@ export async function servePodnet(path: string, method: string, control: PodnetC
   }
   if (rest.length === 3 && rest[0] === 'nodes' && rest[2] === 'rules') {
     if (method !== 'GET') throw statusErrors.methodNotAllowed(method);
-    const format = query.get('format') ?? 'iptables-save';
+    const format = query.get('format') ?? undefined;
     const counters = query.get('counters') ?? 'false';
-    if (!(RULE_FORMATS as readonly string[]).includes(format) || !['true', 'false'].includes(counters)) {
+    if ((format !== undefined && !(RULE_FORMATS as readonly string[]).includes(format)) || !['true', 'false'].includes(counters)) {
       throw statusErrors.badRequest(`rules takes format=${RULE_FORMATS.join('|')} and counters=true|false`);
     }
-    const text = control.rules(rest[1]!, { format: format as RuleFormat, counters: counters === 'true' });
-    send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'NodeRules', metadata: { name: rest[1] }, format, text });
+    const text = control.rules(rest[1]!, { ...(format ? { format: format as RuleFormat } : {}), counters: counters === 'true' });
+    send(res, 200, { apiVersion: 'podnet.dev/v1alpha1', kind: 'NodeRules', metadata: { name: rest[1] }, ...(format ? { format } : {}), text });
     return;
   }
   if (rest.length === 3 && rest[0] === 'nodes' && (NODE_TABLES as readonly string[]).includes(rest[2]!)) {
