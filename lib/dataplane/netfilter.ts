@@ -100,8 +100,9 @@ export interface PortRange {
 }
 
 /**
- * A `-m` match. Modules that need state beyond the flow (`-m recent` for kube-proxy's ClientIP
- * affinity, `-m set` for ipsets) come in as `extension`s: parsed by their owner, saved as given.
+ * A `-m` match. `-m recent` (kube-proxy's ClientIP affinity) and `-m set` (the node's ipsets,
+ * kube-proxy's ipvs mode) keep state beyond the flow; other such modules can come in as
+ * `extension`s: parsed by their owner, saved as given.
  */
 export type Match =
   | { module: 'tcp' | 'udp' | 'sctp'; sport?: Negatable<PortRange>; dport?: Negatable<PortRange> }
@@ -111,7 +112,27 @@ export type Match =
   | { module: 'addrtype'; srcType?: Negatable<string>; dstType?: Negatable<string> }
   | { module: 'statistic'; mode: 'random'; /** The kernel's 31-bit fraction. */ probability: number; negate: boolean }
   | RecentMatch
+  | SetMatch
+  | { module: 'physdev'; isIn?: boolean; isOut?: boolean; isBridged?: boolean }
   | ExtensionMatch;
+
+/**
+ * `-m set --match-set NAME FLAGS` (net/netfilter/xt_set.c): the packet's element, built from the
+ * fields FLAGS names (`dst,dst` = destination address and port), is in the node's ipset NAME
+ * (ipset.ts) — kube-proxy's ipvs mode matches Services this way. `!` inverts.
+ */
+export interface SetMatch {
+  module: 'set';
+  name: string;
+  flags: ('src' | 'dst')[];
+  negate: boolean;
+}
+
+/** What `-m set` asks of a node's ipsets (lib/dataplane/ipset.ts implements it). */
+export interface IpSetLookup {
+  has(name: string): boolean;
+  match(name: string, flags: readonly ('src' | 'dst')[], tuple: FlowContext['tuple']): boolean;
+}
 
 /**
  * `-m recent` (net/netfilter/xt_recent.c): named lists of addresses with the time each was last
@@ -206,6 +227,8 @@ export interface NetfilterOptions {
   rng?: Rng;
   /** The clock `-m recent` lists are timed by. */
   clock?: Clock;
+  /** The node's ipsets `-m set` matches against; rules naming a set it lacks are refused, as iptables refuses them. */
+  ipsets?: IpSetLookup;
 }
 
 /** How iptables-save output is asked for. */
@@ -224,12 +247,14 @@ export class Netfilter {
   readonly #tables = new Map<TableName, Table>();
   readonly #rng: Rng;
   readonly #clock: Clock;
+  readonly #ipsets: IpSetLookup | undefined;
   /** `-m recent` lists: name → masked address → when it was last seen (ms). */
   readonly #recent = new Map<string, Map<string, number>>();
 
   constructor(options: NetfilterOptions = {}) {
     this.#rng = options.rng ?? new SeededRng(0);
     this.#clock = options.clock ?? systemClock;
+    this.#ipsets = options.ipsets;
     for (const t of TABLES) this.#tables.set(t, new Table(t));
   }
 
@@ -278,7 +303,7 @@ export class Netfilter {
   /** `iptables -t T -A CHAIN rule...`: the rule as arguments or as one string. */
   append(table: TableName, chain: string, spec: string | readonly string[]): Rule {
     const t = this.table(table);
-    const rule = parseRule(typeof spec === 'string' ? tokenize(spec) : spec, t);
+    const rule = this.#checkSets(parseRule(typeof spec === 'string' ? tokenize(spec) : spec, t));
     t.chain(chain).rules.push(rule);
     return rule;
   }
@@ -288,7 +313,7 @@ export class Netfilter {
     const t = this.table(table);
     const c = t.chain(chain);
     if (!Number.isInteger(position) || position < 1 || position > c.rules.length + 1) throw netfilterError(`${table} ${chain}: index ${position} out of range`);
-    const rule = parseRule(typeof spec === 'string' ? tokenize(spec) : spec, t);
+    const rule = this.#checkSets(parseRule(typeof spec === 'string' ? tokenize(spec) : spec, t));
     c.rules.splice(position - 1, 0, rule);
     return rule;
   }
@@ -323,7 +348,7 @@ export class Netfilter {
   ensureRules(table: TableName, chain: string, specs: readonly (string | readonly string[])[]): void {
     this.ensureChain(table, chain);
     const t = this.table(table);
-    const wanted = specs.map((s) => parseRule(typeof s === 'string' ? tokenize(s) : s, t));
+    const wanted = specs.map((s) => this.#checkSets(parseRule(typeof s === 'string' ? tokenize(s) : s, t)));
     const c = t.chain(chain);
     if (c.rules.length === wanted.length && c.rules.every((r, i) => formatRuleSpec(r) === formatRuleSpec(wanted[i]!))) return;
     c.rules = wanted;
@@ -409,7 +434,7 @@ export class Netfilter {
             if (!Number.isFinite(counters.packets) || !Number.isFinite(counters.bytes)) throw at('-c needs PACKETS BYTES');
             args = [...args.slice(0, c), ...args.slice(c + 3)];
           }
-          const rule = parseRule(args, current, true);
+          const rule = this.#checkSets(parseRule(args, current, true));
           if (counters) rule.counters = counters;
           const chain = current.chain(chainName);
           if (verb === '-A') chain.rules.push(rule);
@@ -423,6 +448,8 @@ export class Netfilter {
         } else if (verb === '-X') {
           const c = current.chain(chainName);
           if (c.builtin) throw at(`cannot delete built-in chain ${chainName}`);
+          // As libiptc: a chain a rule still jumps to cannot go (iptables-restore fails, nothing changes).
+          if (referencesTo(current, chainName)) throw at(`cannot delete chain ${chainName}: it is still referenced`);
           current.chains.delete(chainName);
         } else {
           throw at(`unsupported command "${verb}"`);
@@ -629,9 +656,37 @@ export class Netfilter {
       }
       case 'recent':
         return this.#recentMatch(m, ctx) !== m.negate;
+      case 'set':
+        return (this.#ipsets?.match(m.name, m.flags, ctx.tuple) ?? false) !== m.negate;
+      case 'physdev': {
+        // Bridged in: the flow entered through a bridge port (a pod's veth) or the bridge itself.
+        const inDev = ctx.inDev === undefined ? undefined : ctx.node.interfaces.get(ctx.inDev);
+        const bridgedIn = !!inDev && (inDev.master !== undefined || inDev.kind === 'bridge');
+        const outDev = ctx.outDev === undefined ? undefined : ctx.node.interfaces.get(ctx.outDev);
+        const bridgedOut = !!outDev && (outDev.master !== undefined || outDev.kind === 'bridge');
+        if (m.isIn !== undefined && bridgedIn !== m.isIn) return false;
+        if (m.isOut !== undefined && bridgedOut !== m.isOut) return false;
+        if (m.isBridged !== undefined && (bridgedIn && bridgedOut) !== m.isBridged) return false;
+        return true;
+      }
       case 'extension':
         return m.test(ctx);
     }
+  }
+
+  /** Refuses a rule whose `-m set` names a set the node lacks (iptables: "Set NAME doesn't exist"). */
+  #checkSets(rule: Rule): Rule {
+    for (const m of rule.matches) {
+      if (m.module === 'set' && this.#ipsets && !this.#ipsets.has(m.name)) throw netfilterError(`Set ${m.name} doesn't exist.`);
+    }
+    return rule;
+  }
+
+  /** How many rules match an ipset (`ipset list`'s References; a referenced set cannot be destroyed). */
+  setReferences(name: string): number {
+    let n = 0;
+    for (const t of this.#tables.values()) for (const c of t.chains.values()) for (const r of c.rules) for (const m of r.matches) if (m.module === 'set' && m.name === name) n++;
+    return n;
   }
 
   /** xt_recent's match: what `--set`, `--rcheck`, `--update` and `--remove` do to the named list. */
@@ -846,6 +901,27 @@ export function parseRule(args: readonly string[], table: Table, deferJumps = fa
         if (a === '--reap') module.reap = true;
         else module.side = a.slice(2) as RecentMatch['side'];
         break;
+      case '--match-set': {
+        if (module?.module !== 'set') throw netfilterError('--match-set needs -m set');
+        const name = take(++i, a);
+        const flags = take(++i, a).split(',');
+        if (!/^[\w.:-]{1,31}$/.test(name)) throw netfilterError(`bad set name "${name}"`);
+        if (flags.length > 6 || !flags.every((f) => f === 'src' || f === 'dst')) throw netfilterError(`--match-set ${name}: bad flags "${flags.join(',')}" (src or dst, comma separated, at most 6)`);
+        module.name = name;
+        module.flags = flags as SetMatch['flags'];
+        module.negate = negate;
+        negate = false;
+        break;
+      }
+      case '--physdev-is-in':
+      case '--physdev-is-out':
+      case '--physdev-is-bridged': {
+        if (module?.module !== 'physdev') throw netfilterError(`${a} needs -m physdev`);
+        const key = a === '--physdev-is-in' ? 'isIn' : a === '--physdev-is-out' ? 'isOut' : 'isBridged';
+        module[key] = !negate;
+        negate = false;
+        break;
+      }
       case '-j':
       case '--jump':
       case '-g':
@@ -857,6 +933,10 @@ export function parseRule(args: readonly string[], table: Table, deferJumps = fa
     }
   }
   if (negate) throw netfilterError('"!" must come before an option');
+  for (const m of rule.matches) {
+    if (m.module === 'set' && !m.name) throw netfilterError('-m set needs --match-set NAME FLAGS');
+    if (m.module === 'physdev' && m.isIn === undefined && m.isOut === undefined && m.isBridged === undefined) throw netfilterError('-m physdev needs --physdev-is-in, --physdev-is-out or --physdev-is-bridged');
+  }
   if (rule.matches.some((m) => m.module === 'statistic' && m.probability < 0)) throw netfilterError('-m statistic needs --probability');
   for (const m of rule.matches) {
     if (m.module !== 'recent') continue;
@@ -884,8 +964,12 @@ function newMatch(name: string): Match {
       return { module: 'statistic', mode: 'random', probability: -1, negate: false };
     case 'recent':
       return { module: 'recent', name: 'DEFAULT', op: undefined, seconds: 0, reap: false, side: 'rsource', mask: '255.255.255.255', negate: false };
+    case 'set':
+      return { module: 'set', name: '', flags: [], negate: false };
+    case 'physdev':
+      return { module: 'physdev' };
     default:
-      throw netfilterError(`unsupported match "-m ${name}" (tcp, udp, sctp, mark, comment, conntrack, addrtype, statistic, recent)`);
+      throw netfilterError(`unsupported match "-m ${name}" (tcp, udp, sctp, mark, comment, conntrack, addrtype, statistic, recent, set, physdev)`);
   }
 }
 
@@ -1029,6 +1113,14 @@ function formatMatch(m: Match): string {
       ]
         .filter(Boolean)
         .join(' ');
+    case 'set':
+      // libxt_set's save (revision 4): the inversion, the set, the flags.
+      return `-m set ${not(m.negate)}--match-set ${m.name} ${m.flags.join(',')}`;
+    case 'physdev': {
+      // libxt_physdev's save order.
+      const flag = (v: boolean | undefined, name: string) => (v === undefined ? '' : `${v ? '' : '! '}--physdev-${name}`);
+      return ['-m physdev', flag(m.isIn, 'is-in'), flag(m.isOut, 'is-out'), flag(m.isBridged, 'is-bridged')].filter(Boolean).join(' ');
+    }
     case 'extension':
       return `-m ${m.name}${m.options ? ` ${m.options}` : ''}`;
   }

@@ -631,10 +631,20 @@ class IptablesBackend implements IptablesProxyBackend {
     const nat = natChains.filter((c) => (NAT_FIXED as readonly string[]).includes(c) || isServiceChainName(c));
     const filterChains = new Set(nf.table('filter').chains.keys());
     const filter = FILTER_FIXED.filter((c) => filterChains.has(c));
-    const block = (table: TableName, chains: readonly string[]) => [`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT'];
-    nf.restore([...block('nat', nat), ...block('filter', filter), ''].join('\n'), { noflush: true });
+    // One restore per table, as upstream: a failure in one (a chain someone else still jumps to)
+    // does not keep the other from being cleaned; the first failure is reported.
+    const block = (table: TableName, chains: readonly string[]) => [`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+    let failure: unknown;
+    for (const [table, chains] of [['nat', nat], ['filter', filter]] as const) {
+      try {
+        nf.restore(block(table, chains), { noflush: true });
+      } catch (err) {
+        failure ??= err;
+      }
+    }
     this.#needFullSync = true;
     this.#names.clear();
+    if (failure) throw failure;
   }
 
   render(format: RulesFormat, options: { counters?: boolean } = {}): string {
