@@ -114,8 +114,8 @@ COMMIT
 t.test('TestOverallIPTablesRules, the ClusterIP, NodePort (ETP Cluster) and no-endpoints services', async (t) => {
   // ns1/svc1 ClusterIP, ns3/svc3 NodePort 3003, ns6/svc6 ClusterIP without endpoints. Expected:
   // the lines of proxier_test.go TestOverallIPTablesRules' `expected` for these three services
-  // and the fixed chains, verbatim (svc2/svc4/svc5 use externalIPs, LoadBalancer and ETP Local,
-  // which this compiler does not do yet, and their lines are left out).
+  // and the fixed chains, verbatim (the whole six-service case, with svc2/svc4/svc5's
+  // externalIPs, LoadBalancer and ETP Local, is in iptables-semantics.test.ts).
   const got = compileIptables({
     ...FAKE_PROXIER,
     services: [
