@@ -1,7 +1,8 @@
 /**
  * One emulated node's network state, in the terms `ip` and `bridge` show it: interfaces
  * (lo, eth0, cni0, flannel.1, veths), the main routing table, neighbour (ARP) entries, the
- * VXLAN forwarding database, conntrack, the netfilter tables (netfilter.ts), and the handlers
+ * VXLAN forwarding database, conntrack, the netfilter tables (netfilter.ts), the IP sets
+ * (ipset.ts) and the IPVS table (ipvs.ts), and the handlers
  * registered at each netfilter hook.
  *
  * The state is plain data that CNI plugins and kube-proxy program, and that `podnet get
@@ -14,6 +15,8 @@ import { HOOKS, type Hook } from './hooks.js';
 import { Conntrack } from './conntrack.js';
 import type { HookHandler } from './pipeline.js';
 import { Netfilter } from './netfilter.js';
+import { IpSets } from './ipset.js';
+import { Ipvs } from './ipvs.js';
 
 /** A network interface. */
 export interface NetInterface {
@@ -71,14 +74,21 @@ export class NodeNetwork {
   readonly conntrack: Conntrack;
   /** The node's iptables tables (raw, mangle, nat, filter), registered at their hooks. */
   readonly netfilter: Netfilter;
+  /** The node's IP sets (`ipset`), which `-m set` rules match. */
+  readonly ipsets: IpSets;
+  /** The node's IPVS table (`ipvsadm`), registered at INPUT and OUTPUT; empty unless kube-proxy runs in ipvs mode. */
+  readonly ipvs: Ipvs;
   readonly #hooks = new Map<Hook, HookHandler[]>();
 
   constructor(name: string, conntrack: Conntrack = new Conntrack()) {
     this.name = name;
     this.conntrack = conntrack;
     for (const h of HOOKS) this.#hooks.set(h, []);
-    this.netfilter = new Netfilter({ clock: conntrack.clock });
+    this.ipsets = new IpSets({ references: (set) => this.netfilter.setReferences(set) });
+    this.netfilter = new Netfilter({ clock: conntrack.clock, ipsets: this.ipsets });
     this.netfilter.attach(this);
+    this.ipvs = new Ipvs({ clock: conntrack.clock });
+    this.ipvs.attach(this);
     this.addInterface({ name: 'lo', kind: 'loopback', mtu: 65536, addresses: ['127.0.0.1/8'], up: true });
   }
 

@@ -19,7 +19,7 @@ import { describeShape, isShaped } from './shaping.js';
 export interface TraceStep {
   node: string;
   /** Hook, or a non-netfilter stage: `route`, `vxlan`, `link`, `deliver`, `pod`. */
-  stage: Hook | 'route' | 'vxlan' | 'link' | 'deliver' | 'pod' | 'conntrack';
+  stage: Hook | 'route' | 'vxlan' | 'link' | 'deliver' | 'pod' | 'conntrack' | 'ipvs';
   /** Table and chain for rule matches (`nat`, `KUBE-SERVICES`). */
   table?: string;
   chain?: string;
@@ -48,8 +48,12 @@ export interface FlowContext {
   trace(step: Omit<TraceStep, 'node' | 'stage'> & { stage?: TraceStep['stage'] }): void;
 }
 
-/** What a handler decides: continue (undefined), or a final verdict for the flow. */
-export type HookVerdict = { verdict: 'ACCEPT' } | { verdict: 'DROP'; reason: string } | { verdict: 'REJECT'; reason: string } | undefined;
+/**
+ * What a handler decides: continue (undefined), or a final verdict for the flow. STOLEN is the
+ * kernel's NF_STOLEN: the handler took the packet and sends it on itself (IPVS after its DNAT),
+ * so the handlers after it at this hook do not see it.
+ */
+export type HookVerdict = { verdict: 'ACCEPT' } | { verdict: 'DROP'; reason: string } | { verdict: 'REJECT'; reason: string } | { verdict: 'STOLEN' } | undefined;
 
 /** A handler registered at a hook (kube-proxy's tables, policy, masquerade). */
 export interface HookHandler {
@@ -181,6 +185,7 @@ export class Pipeline {
       if (pre) return done(pre.verdict, pre.verdict === 'ACCEPT' ? undefined : pre.reason);
 
       const local = node.ownsAddress(state.tuple.dst) || this.#isLocalHost(node, state.tuple.dst);
+      let middle: readonly Hook[] = first === 'OUTPUT' ? ['POSTROUTING'] : ['FORWARD', 'POSTROUTING'];
       if (local) {
         trace.push({ node: node.name, stage: 'route', action: 'local', detail: `${state.tuple.dst} is local to ${node.name}` });
         const rest: readonly Hook[] = first === 'OUTPUT' ? ['POSTROUTING', 'PREROUTING', 'INPUT'] : ['INPUT'];
@@ -188,9 +193,14 @@ export class Pipeline {
           const v = this.#runHook(node, h, state, original, trace, inDev);
           if (v) return done(v.verdict, v.verdict === 'ACCEPT' ? undefined : v.reason);
         }
-        this.#confirm(hops, original, state.tuple, state.mark);
-        trace.push({ node: node.name, stage: 'deliver', action: 'ACCEPT', detail: `to ${node.name} ${state.tuple.dst}:${state.tuple.dport}/${state.tuple.protocol}` });
-        return done('ACCEPT', undefined, { kind: 'host', node: node.name });
+        if (node.ownsAddress(state.tuple.dst) || this.#isLocalHost(node, state.tuple.dst)) {
+          this.#confirm(hops, original, state.tuple, state.mark);
+          trace.push({ node: node.name, stage: 'deliver', action: 'ACCEPT', detail: `to ${node.name} ${state.tuple.dst}:${state.tuple.dport}/${state.tuple.protocol}` });
+          return done('ACCEPT', undefined, { kind: 'host', node: node.name });
+        }
+        // DNATed away at INPUT (IPVS's ip_vs_nat_xmit): the packet is sent again from this node,
+        // routed and through POSTROUTING (where kube-proxy's masquerade applies), then onward.
+        middle = ['POSTROUTING'];
       }
 
       const route = node.routeLookup(state.tuple.dst);
@@ -199,7 +209,6 @@ export class Pipeline {
         return done('REJECT', 'no route to host');
       }
       trace.push({ node: node.name, stage: 'route', action: 'route', detail: describeRoute(route) });
-      const middle: readonly Hook[] = first === 'OUTPUT' ? ['POSTROUTING'] : ['FORWARD', 'POSTROUTING'];
       for (const h of middle) {
         const v = this.#runHook(node, h, state, original, trace, inDev, route.dev);
         if (v) return done(v.verdict, v.verdict === 'ACCEPT' ? undefined : v.reason);
@@ -257,7 +266,7 @@ export class Pipeline {
     trace: TraceStep[],
     inDev?: string,
     outDev?: string,
-  ): HookVerdict {
+  ): Exclude<HookVerdict, { verdict: 'STOLEN' }> {
     for (const handler of node.handlers(hook)) {
       const ctx: FlowContext = {
         node,
@@ -273,6 +282,7 @@ export class Pipeline {
       const v = handler.run(ctx);
       state.tuple = ctx.tuple;
       state.mark = ctx.mark;
+      if (v?.verdict === 'STOLEN') break;
       if (v && v.verdict !== 'ACCEPT') {
         trace.push({ node: node.name, stage: hook, action: v.verdict, detail: `${handler.name}: ${v.reason}` });
         return v;
