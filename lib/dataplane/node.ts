@@ -17,6 +17,7 @@ import type { HookHandler } from './pipeline.js';
 import { Netfilter } from './netfilter.js';
 import { IpSets } from './ipset.js';
 import { Ipvs } from './ipvs.js';
+import { Nftables } from './nftables.js';
 
 /** A network interface. */
 export interface NetInterface {
@@ -78,6 +79,8 @@ export class NodeNetwork {
   readonly ipsets: IpSets;
   /** The node's IPVS table (`ipvsadm`), registered at INPUT and OUTPUT; empty unless kube-proxy runs in ipvs mode. */
   readonly ipvs: Ipvs;
+  /** The node's nftables ruleset (`nft`), its base chains registered at their hooks; empty unless kube-proxy runs in nftables mode. */
+  readonly nftables: Nftables;
   readonly #hooks = new Map<Hook, HookHandler[]>();
 
   constructor(name: string, conntrack: Conntrack = new Conntrack()) {
@@ -89,6 +92,8 @@ export class NodeNetwork {
     this.netfilter.attach(this);
     this.ipvs = new Ipvs({ clock: conntrack.clock });
     this.ipvs.attach(this);
+    this.nftables = new Nftables({ clock: conntrack.clock });
+    this.nftables.attach(this);
     this.addInterface({ name: 'lo', kind: 'loopback', mtu: 65536, addresses: ['127.0.0.1/8'], up: true });
   }
 
