@@ -12,9 +12,13 @@
  *   conditions `ready` (Ready and not terminating, or `publishNotReadyAddresses`), `serving`
  *   (Ready, whether terminating or not), `terminating` (deletionTimestamp set); `hostname` only
  *   when the pod's `hostname` is set and its `subdomain` is the Service's name; `targetRef`,
- *   `nodeName`, `zone` from the node's `topology.kubernetes.io/zone` label; `hints.forZones`
- *   (the endpoint's own zone) when the Service has `trafficDistribution: PreferClose` or the
- *   `service.kubernetes.io/topology-mode: Auto` annotation.
+ *   `nodeName`, `zone` from the node's `topology.kubernetes.io/zone` label.
+ * - Hints (k8s.io/endpointslice trafficdist.go): with `trafficDistribution` PreferClose or
+ *   PreferSameZone, each *ready* endpoint that has a zone gets `hints.forZones: [{name: zone}]`;
+ *   PreferSameNode adds `hints.forNodes: [{name: nodeName}]` as well; otherwise endpoints have no
+ *   hints (a Service that drops trafficDistribution loses them). The
+ *   `service.kubernetes.io/topology-mode: Auto` annotation takes precedence (upstream's topology
+ *   cache) and is approximated by each endpoint's own zone.
  * - Ports are the Service's ports with `targetPort` resolved per pod (numbers as they are, names
  *   looked up by name and protocol in the pod's container ports — a port that does not resolve
  *   is left out for that pod); pods whose resolved ports differ go into different slices.
@@ -413,7 +417,7 @@ export class EndpointSliceController extends Controller {
   #desiredGroups(svc: Service): Map<string, Group> {
     const ns = svc.metadata.namespace ?? '';
     const pods = this.#podsSelected(ns, this.#selectors.get(`${ns}/${svc.metadata.name}`)!);
-    const hints = wantsHints(svc);
+    const hints = hintMode(svc);
     const groups = new Map<string, Group>();
     for (const addressType of addressTypesOf(svc)) {
       for (const pod of pods) {
@@ -435,7 +439,7 @@ export class EndpointSliceController extends Controller {
   }
 
   /** upstream `podToEndpoint`. */
-  #podToEndpoint(pod: Pod, svc: Service, addresses: string[], hints: boolean): Endpoint {
+  #podToEndpoint(pod: Pod, svc: Service, addresses: string[], hints: HintMode): Endpoint {
     const serving = isPodReady(pod);
     const terminating = !!pod.metadata.deletionTimestamp;
     const ready = !!svc.spec.publishNotReadyAddresses || (serving && !terminating);
@@ -446,9 +450,12 @@ export class EndpointSliceController extends Controller {
     if (nodeName) {
       ep.nodeName = nodeName;
       const zone = this.ctx.store.peek(NODE, undefined, nodeName)?.metadata.labels?.[WellKnown.zone];
-      if (zone) {
-        ep.zone = zone;
-        if (hints) ep.hints = { forZones: [{ name: zone }] };
+      if (zone) ep.zone = zone;
+      // trafficdist's preferCloseHeuristic hints ready endpoints only; Auto hints every zoned one.
+      if (hints === 'auto' ? zone : hints && ready) {
+        const forZones = zone ? [{ name: zone }] : undefined;
+        const forNodes = hints === 'zone+node' ? [{ name: nodeName }] : undefined;
+        if (forZones || forNodes) ep.hints = { ...(forZones ? { forZones } : {}), ...(forNodes ? { forNodes } : {}) };
       }
     }
     return ep;
@@ -578,12 +585,18 @@ function sliceLabels(svc: Service): Labels {
   return labels;
 }
 
-function wantsHints(svc: Service): boolean {
-  const td = svc.spec?.trafficDistribution;
-  if (td === 'PreferClose' || td === 'PreferSameZone') return true;
+/** Which hints a Service's endpoints get: none, zone, zone and node (PreferSameNode), or Auto's. */
+type HintMode = '' | 'zone' | 'zone+node' | 'auto';
+
+/** The reconciler's choice: the topology-mode annotation (topology cache), else trafficdist's heuristic. */
+function hintMode(svc: Service): HintMode {
   const a = svc.metadata.annotations ?? {};
   const mode = a[TOPOLOGY_MODE] ?? a[TOPOLOGY_AWARE_HINTS];
-  return mode === 'Auto' || mode === 'auto';
+  if (mode === 'Auto' || mode === 'auto') return 'auto';
+  const td = svc.spec?.trafficDistribution;
+  if (td === 'PreferClose' || td === 'PreferSameZone') return 'zone';
+  if (td === 'PreferSameNode') return 'zone+node';
+  return '';
 }
 
 /** upstream `ShouldPodBeInEndpoints` with terminating pods included. */

@@ -407,6 +407,43 @@ t.test('zones follow the nodes; PreferClose adds zone hints', async (t) => {
   t.ok(slices('plain')[0]!.endpoints.every((e) => !e.hints), 'no hints by default');
 });
 
+t.test('trafficDistribution hints as trafficdist.go ReconcileHints: ready endpoints only, PreferSameNode adds node hints, removed when unset', async (t) => {
+  const { store, service, pod, setReady, slices, idle } = await setup();
+  const hintsOf = (svc: string) => Object.fromEntries(slices(svc)[0]!.endpoints.map((e) => [e.targetRef!.name, e.hints]));
+  for (const td of ['PreferClose', 'PreferSameZone', 'PreferSameNode']) service(td.toLowerCase(), { selector: { app: 'web' }, ports: [{ port: 80 }], trafficDistribution: td });
+  pod('a', { ip: '10.244.0.120', node: 'node-a' });
+  pod('b', { ip: '10.244.0.121', node: 'node-b' });
+  pod('c', { ip: '10.244.0.122', node: 'node-c' });
+  pod('d', { ip: '10.244.0.123', node: 'node-b', ready: false });
+  await idle();
+  // "should set zone hints with PreferClose": each ready endpoint's own zone; node-c has none.
+  const zoneHints = { a: { forZones: [{ name: 'zone-a' }] }, b: { forZones: [{ name: 'zone-b' }] }, c: undefined, d: undefined };
+  t.same(hintsOf('preferclose'), zoneHints, 'PreferClose');
+  t.same(hintsOf('preferclose').d, undefined, '"unready endpoints should not trigger updates": no hint on a not-ready endpoint');
+  t.same(hintsOf('prefersamezone'), zoneHints, 'PreferSameZone is PreferClose');
+  t.same(
+    hintsOf('prefersamenode'),
+    {
+      a: { forZones: [{ name: 'zone-a' }], forNodes: [{ name: 'node-a' }] },
+      b: { forZones: [{ name: 'zone-b' }], forNodes: [{ name: 'node-b' }] },
+      c: { forNodes: [{ name: 'node-c' }] },
+      d: undefined,
+    },
+    'PreferSameNode: zone and node hints (node only without a zone)',
+  );
+
+  setReady('d', true);
+  await idle();
+  t.same(hintsOf('preferclose').d, { forZones: [{ name: 'zone-b' }] }, 'hinted once ready');
+
+  // "should remove hints when trafficDistribution is unset".
+  const svc = store.get(SERVICE, 'default', 'preferclose') as Service;
+  delete svc.spec.trafficDistribution;
+  store.update(svc);
+  await idle();
+  t.same(hintsOf('preferclose'), { a: undefined, b: undefined, c: undefined, d: undefined });
+});
+
 t.test('the kubernetes Service slice points at the API server', async (t) => {
   const { store, service, slices, idle } = await setup({ kubernetesEndpoint: { address: '172.18.0.2', port: 6443 } });
   service('kubernetes', { ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] }, { metadata: { labels: { component: 'apiserver', provider: 'kubernetes' } } });
