@@ -690,14 +690,23 @@ function checkDest(spec: RealServerSpec): RealServer {
 
 const PROTO_NUMBER: Record<IpvsProtocol, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 
-/** An address as libipvs compares it: IPv4 as the host-order integer, IPv6 by bytes. */
+/**
+ * Two addresses as libipvs compares them: `ntohl(a) - ntohl(b)` per 32-bit word (one for IPv4,
+ * four for IPv6) stored in a C int, so words more than 2^31 apart compare the wrong way round
+ * (172.18.0.2 sorts before 10.96.0.1). For the address sets a node has, that is still a
+ * consistent order, so any sort gives ipvsadm's result.
+ */
 function addressDiff(a: string, b: string): number {
   const x = parseIP(a)!;
   const y = parseIP(b)!;
   if (x.family !== y.family) return x.family === 'IPv4' ? -1 : 1;
-  // ipvs_cmp_*: `ntohl(a) - ntohl(b)` in a C int, so far-apart IPv4 addresses wrap (1.x sorts after 200.x).
-  if (x.family === 'IPv4') return (Number(x.value) - Number(y.value)) | 0;
-  return x.value < y.value ? -1 : x.value > y.value ? 1 : 0;
+  const words = x.family === 'IPv4' ? 1 : 4;
+  for (let i = words - 1; i >= 0; i--) {
+    const shift = BigInt(32 * i);
+    const r = (Number((x.value >> shift) & 0xffffffffn) - Number((y.value >> shift) & 0xffffffffn)) | 0;
+    if (r !== 0) return r;
+  }
+  return 0;
 }
 
 /** libipvs ipvs_cmp_services: family, protocol, address, port. */
