@@ -104,6 +104,10 @@ export class Dataplane {
       this.addresses.allocate(n.address, `node/${n.name}`);
     }
     this.externalClient = gatewayOf(cluster.nodes.map((n) => n.address));
+    // Every node's default route leaves through eth0 to the node network's gateway (kind's docker
+    // bridge): where a packet for an address nothing on the node routes goes — and where it
+    // crosses FORWARD, so kube-proxy's REJECT for a Service without endpoints is reached.
+    for (const net of this.nodes.values()) net.replaceRoute({ dst: 'default', via: this.externalClient, dev: 'eth0' });
     this.pipeline = new Pipeline({
       nodes: this.nodes,
       resolve: (ip) => this.resolve(ip),

@@ -86,7 +86,7 @@ export function programFlannelNode(
   // Leases that went away take their entries with them.
   const known = new Set(leases.map((l) => mustParseCIDR(l.subnet).text));
   for (const r of [...net.routes]) {
-    if ((r.dev === VXLAN.device || (r.dev === 'eth0' && r.via)) && !known.has(r.dst)) net.deleteRoute(r.dst);
+    if ((r.dev === VXLAN.device || (r.dev === 'eth0' && r.via && r.dst !== 'default')) && !known.has(r.dst)) net.deleteRoute(r.dst);
   }
   if (options.network) programFlannelRules(net, mustParseCIDR(options.network).text, mustParseCIDR(self.subnet).text);
 }

@@ -42,8 +42,16 @@ function counter(save: string, rule: string): { packets: number; bytes: number }
   return { packets: Number(m[1]), bytes: Number(m[2]) };
 }
 
+/** The tables without kube-proxy's chains and rules (test/kubeproxy covers those). */
+function flannelOnly(save: string): string {
+  return save
+    .split('\n')
+    .filter((l) => !/KUBE-/.test(l))
+    .join('\n');
+}
+
 t.test('podnet rules NODE prints flannel chains as iptables-save does', async (t) => {
-  const text = cluster.rules('worker');
+  const text = flannelOnly(cluster.rules('worker'));
   const cidr = podCIDR('worker');
   // The rules flanneld writes, in iptables-save's canonical option order (comment quoted, as
   // libxtables' xtables_save_string prints it).
@@ -76,10 +84,10 @@ t.test('podnet rules NODE prints flannel chains as iptables-save does', async (t
       '',
     ].join('\n'),
   );
-  t.not(cluster.rules('worker2'), text, 'each node RETURNs for its own pod subnet');
+  t.not(flannelOnly(cluster.rules('worker2')), text, 'each node RETURNs for its own pod subnet');
   // A resync (another Node event) leaves the chains as they are: no duplicate jump rules.
   cluster.network.program(cluster.dataplane.nodes);
-  t.equal(cluster.rules('worker'), text, 'programming again is idempotent');
+  t.equal(flannelOnly(cluster.rules('worker')), text, 'programming again is idempotent');
 });
 
 t.test("a pod→pod flow's trace names FLANNEL-FWD and FLANNEL-POSTRTG RETURN; counters move; the server sees the pod IP", async (t) => {
@@ -118,9 +126,12 @@ t.test('podnet rules through the CLI (one-shot) and its errors', async (t) => {
   const r = await inProcess(['rules', 'worker', '-f', 'topologies/quickstart.yaml']);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, cluster.rules('worker'), 'the same seeded topology prints the same tables');
-  const bad = await inProcess(['rules', 'worker', '--format', 'nft', '-f', 'topologies/quickstart.yaml']);
+  const bad = await inProcess(['rules', 'worker', '--format', 'pf', '-f', 'topologies/quickstart.yaml']);
   t.equal(bad.code, 2);
-  t.match(bad.stderr, /Allowed choices are iptables-save/);
+  t.match(bad.stderr, /Allowed choices are iptables-save, nft, ipvs/);
+  const otherMode = await inProcess(['rules', 'worker', '--format', 'nft', '-f', 'topologies/quickstart.yaml']);
+  t.not(otherMode.code, 0);
+  t.match(otherMode.stderr, /runs kube-proxy in iptables mode: its tables print as iptables-save, not nft/);
   const missing = await inProcess(['rules', 'nope', '-f', 'topologies/quickstart.yaml']);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /nodes "nope" not found/);
@@ -137,9 +148,11 @@ t.test('podnet rules against a running podnet: the control endpoint answers, bad
   const missing = await inProcess(['rules', 'nope', '--server', url, '--token', 'secret'], env);
   t.equal(missing.code, 2);
   t.equal(missing.stderr, 'error: nodes "nope" not found\n');
-  const bad = await fetch(`${url}/apis/podnet.dev/v1alpha1/nodes/worker/rules?format=nft`, { headers: { authorization: 'Bearer secret' } });
+  const bad = await fetch(`${url}/apis/podnet.dev/v1alpha1/nodes/worker/rules?format=pf`, { headers: { authorization: 'Bearer secret' } });
   t.equal(bad.status, 400);
-  t.match(((await bad.json()) as { message: string }).message, /format=iptables-save/);
+  t.match(((await bad.json()) as { message: string }).message, /format=iptables-save\|nft\|ipvs/);
+  const otherMode = await fetch(`${url}/apis/podnet.dev/v1alpha1/nodes/worker/rules?format=ipvs`, { headers: { authorization: 'Bearer secret' } });
+  t.equal(otherMode.status, 400, 'a format of another mode is a bad request');
 });
 
 // The real parser, where it can run unprivileged; it needs root (CAP_NET_ADMIN) on most machines,
