@@ -255,6 +255,8 @@ export interface IptablesCompileOptions {
   existingNatChains?: Iterable<string>;
   /** Memoized chain names (a backend keeps one). */
   names?: ChainNameCache;
+  /** `proxyState(input)`, when the caller already has it. */
+  state?: readonly ServicePortState[];
 }
 
 /** One compiled sync. */
@@ -282,7 +284,7 @@ export function compileIptables(input: ProxyInput): string {
 /** Compiles one sync (full or partial) from already-built state; see {@link IptablesCompileOptions}. */
 export function compileIptablesSync(input: ProxyInput, options: IptablesCompileOptions = {}): IptablesCompilation {
   const opts = proxierOptions(input);
-  return compileState(proxyState(input), opts, options);
+  return compileState(options.state ?? proxyState(input), opts, options);
 }
 
 interface Buffers {
@@ -574,13 +576,23 @@ class IptablesBackend implements IptablesProxyBackend {
 
   sync(input: ProxyInput, changed?: ReadonlySet<string>): SyncStats {
     const partial = changed !== undefined && !this.#needFullSync;
-    // Everything that can throw on input runs before the tables are touched.
-    const { input: valid, errors } = validInput(input);
+    // Everything that can throw on input runs before the tables are touched. Objects are checked
+    // one by one only when the whole input does not go through.
+    let valid = input;
+    let errors: string[] = [];
+    let state: ServicePortState[];
+    try {
+      state = proxyState(input);
+    } catch {
+      ({ input: valid, errors } = validInput(input));
+      state = proxyState(valid);
+    }
     const nf = this.#node.netfilter;
     if (!partial) this.#names.clear();
     let compiled: IptablesCompilation;
     try {
       compiled = compileIptablesSync(valid, {
+        state,
         ...(partial ? { changed } : {}),
         existingNatChains: nf.table('nat').chains.keys(),
         names: this.#names,
