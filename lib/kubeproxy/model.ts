@@ -51,6 +51,8 @@ export interface ProxyInput {
   nodeIPs?: readonly string[];
   /** `--cluster-cidr`: traffic to a ClusterIP from outside it is masqueraded (LocalDetector by CIDR). */
   clusterCIDR?: string;
+  /** The ServiceCIDRs (OnServiceCIDRsChanged): the nftables mode drops traffic to their unallocated IPs. */
+  serviceCIDRs?: readonly string[];
   /** `--masquerade-all`. Default false. */
   masqueradeAll?: boolean;
   /** `--iptables-masquerade-bit` (0-31). Default 14: the mark 0x4000. */
