@@ -27,7 +27,7 @@
  */
 
 import { PodnetError } from '../core/errors.js';
-import { parseCIDR, parseIP } from '../core/ipnet.js';
+import { parseCIDRSloppy, parseIP } from '../core/ipnet.js';
 import type { Endpoint, EndpointSlice, Service, ServicePort } from '../api/types.js';
 import { WellKnown } from '../api/types.js';
 import { endpointString, servicePortName } from './naming.js';
@@ -180,11 +180,12 @@ export function servicePortsOf(svc: Service): ServicePortInfo[] {
   const externalIPs = ipv4Only(s.externalIPs ?? []);
   const loadBalancerVIPs =
     s.type === 'LoadBalancer' ? ipv4Only((svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ipMode === undefined || i.ipMode === 'VIP').map((i) => i.ip)) : [];
-  const sourceRanges = (s.loadBalancerSourceRanges ?? []).map((r, i) => {
-    const text = r.trim();
-    const cidr = parseCIDR(text);
+  // proxyutil.MapCIDRsByIPFamily: trimmed, read as ParseCIDRSloppy, kept in canonical form
+  // (Go's IPNet.String), only this proxier's family (IPv4).
+  const sourceRanges = (s.loadBalancerSourceRanges ?? []).flatMap((r, i) => {
+    const cidr = parseCIDRSloppy(r.trim());
     if (!cidr) throw kubeProxyInvalid(`Service ${ref}: spec.loadBalancerSourceRanges[${i}] "${r}" is not a CIDR`);
-    return text;
+    return cidr.family === 'IPv4' ? [cidr.text] : [];
   });
   const accessible = s.type === 'LoadBalancer' || s.type === 'NodePort' || externalIPs.length > 0;
   const out: ServicePortInfo[] = [];

@@ -627,6 +627,18 @@ t.test('LoadBalancer variants: allocateLoadBalancerNodePorts false has no NodePo
   ]);
 });
 
+t.test('loadBalancerSourceRanges as MapCIDRsByIPFamily reads them: canonical form, IPv4 ones only', async (t) => {
+  const input: ProxyInput = {
+    ...FAKE_PROXIER,
+    services: [makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: p80, loadBalancerSourceRanges: [' 203.0.113.5/25', '2001:db8::/64'] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } })],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80)],
+  };
+  t.same(byChain(compileIptables(input)).nat!.rules['KUBE-FW-XPGD46QRK7WJZT7O'], [
+    '-A KUBE-FW-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 loadbalancer IP" -s 203.0.113.0/25 -j KUBE-EXT-XPGD46QRK7WJZT7O',
+    '-A KUBE-FW-XPGD46QRK7WJZT7O -m comment --comment "other traffic to ns1/svc1:p80 will be dropped by KUBE-PROXY-FIREWALL"',
+  ]);
+});
+
 t.test('selectorless Service with a user EndpointSlice, headless and ExternalName Services', async (t) => {
   const spec: Partial<ServiceSpec> = { clusterIP: '172.30.0.60', ports: [{ name: 'db', port: 5432, protocol: 'TCP' }] };
   // No selector: the EndpointSlice controller leaves it alone and the user writes the slice.
