@@ -39,9 +39,16 @@
  * The backend ({@link createIptablesBackend}) restores that input into a node's netfilter tables
  * with `--noflush` (kube-proxy's RestoreAll with NoFlushTables, so flanneld's chains survive) and,
  * on full syncs, ensures kube-proxy's jump rules from the built-in chains (`iptablesJumpChains`,
- * prepended as `EnsureRule(Prepend)` does). Its cleanup is `kube-proxy --cleanup`
- * (cleanup.go cleanupLeftoversForFamily). Not modelled: the KUBE-PROXY-CANARY chains (iptables
- * Monitor), `--random-fully`, `--nodeport-addresses` other than all addresses, nfacct counters.
+ * prepended as `EnsureRule(Prepend)` does). A Service or EndpointSlice that cannot be compiled is
+ * left out and reported in `SyncStats.errors` (upstream logs and skips it); a bad global option
+ * fails the sync with the tables untouched; a failed restore makes the next sync a full one. Its
+ * cleanup is `kube-proxy --cleanup` (cleanup.go cleanupLeftoversForFamily). The node IP that
+ * loadBalancerSourceRanges are checked against (KUBE-FW's "allow from node") is the first IPv4
+ * address of `input.nodeIPs`.
+ *
+ * Not modelled: the KUBE-PROXY-CANARY chains (iptables Monitor), `--random-fully`,
+ * `--nodeport-addresses` other than all addresses, `nf_conntrack_tcp_be_liberal`, the nfacct
+ * matches newer releases add to two rules, the IPv6 proxier.
  */
 
 import { PodnetError } from '../core/errors.js';
@@ -281,7 +288,7 @@ export function compileIptables(input: ProxyInput): string {
   return compileState(proxyState(input), opts, {}).text;
 }
 
-/** Compiles one sync (full or partial) from already-built state; see {@link IptablesCompileOptions}. */
+/** Compiles one sync, full or partial (see {@link IptablesCompileOptions}); throws on bad input. */
 export function compileIptablesSync(input: ProxyInput, options: IptablesCompileOptions = {}): IptablesCompilation {
   const opts = proxierOptions(input);
   return compileState(options.state ?? proxyState(input), opts, options);
