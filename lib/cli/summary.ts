@@ -70,5 +70,15 @@ export function renderSummary(cluster: Cluster, startMs: number): string {
       }),
     ),
   );
+  const access = cluster.hostAccess();
+  if (access.length) {
+    out.push('\nHOST ACCESS (curl these from this machine)\n');
+    out.push(
+      table(
+        ['SERVICE', 'KIND', 'CLUSTER ADDRESS', 'HOST ADDRESS', 'ARRIVES AT'],
+        access.map((e) => [e.service, e.kind, e.virtual, e.real, e.node]),
+      ),
+    );
+  }
   return out.join('');
 }

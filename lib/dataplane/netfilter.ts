@@ -239,8 +239,8 @@ export interface SaveOptions {
   tables?: readonly TableName[];
 }
 
-/** The most rule steps one table walk takes before podnet calls it a loop (iptables refuses loops at load). */
-const MAX_STEPS = 10_000;
+/** The most rule steps one table walk takes before podnet calls it a loop (iptables refuses loops at load); a 10k-Service KUBE-SERVICES walk takes ~10k. */
+const MAX_STEPS = 1_000_000;
 
 /** A node's netfilter tables. */
 export class Netfilter {

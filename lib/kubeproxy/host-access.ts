@@ -39,6 +39,8 @@ const ENDPOINT_SLICE = requireKind('discovery.k8s.io/v1', 'EndpointSlice');
 
 /** One virtual address the host can reach, and where it really listens. */
 export interface HostAccessEntry {
+  /** The Service, `ns/name`. */
+  service: string;
   /** `ip:port/TCP` as the cluster sees it. */
   virtual: string;
   /** `address:port` on the host. */
@@ -167,7 +169,7 @@ export class HostAccessController extends Controller {
     const sockets = new Set<net.Socket>();
     const server = await dp.sockets.listenTcp({ host: loopback, port: realPort });
     server.on('connection', (socket) => this.#accept(socket, w.node, w.ip, w.port, sockets));
-    const listener: Listener = { entry: { virtual: w.virtual, real: `${loopback}:${realPort}`, node: w.node, kind: w.kind }, server, mapper, port: w.port, sockets };
+    const listener: Listener = { entry: { service: key, virtual: w.virtual, real: `${loopback}:${realPort}`, node: w.node, kind: w.kind }, server, mapper, port: w.port, sockets };
     const set = this.#listeners.get(key) ?? new Map<string, Listener>();
     if (this.#state !== 'running') return this.#close(listener);
     const k = `${w.virtual}@${w.node}`;

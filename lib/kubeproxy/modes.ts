@@ -4,3 +4,4 @@
  */
 
 import './iptables.js';
+import './nftables.js';

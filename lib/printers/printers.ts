@@ -9,6 +9,7 @@
 import type { KubeObject } from '../api/meta.js';
 import type { KindInfo } from '../api/scheme.js';
 import type { Deployment, EndpointSlice, Node, Pod, Service } from '../api/types.js';
+import { WellKnown } from '../api/types.js';
 
 /** A column of a meta.k8s.io/v1 Table. Priority 1 columns show only with `-o wide`. */
 export interface TableColumn {
@@ -169,6 +170,22 @@ function serviceExternalIP(svc: Service): string {
   return external.length ? external.join(',') : '<none>';
 }
 
+/**
+ * podnet's column: which host `address:port` stands for which node `IP:nodePort` or load-balancer
+ * `IP:port` (the Service's `podnet.dev/host-addresses`), as `virtual=real` pairs.
+ */
+function serviceHostAddresses(svc: Service): string {
+  const raw = svc.metadata.annotations?.[WellKnown.hostAddresses];
+  if (!raw) return '<none>';
+  try {
+    const map = JSON.parse(raw) as Record<string, string>;
+    const pairs = Object.entries(map).map(([virtual, real]) => `${virtual.replace(/\/TCP$/, '')}=${real}`);
+    return pairs.length ? pairs.join(',') : '<none>';
+  } catch {
+    return '<invalid>';
+  }
+}
+
 function nodeStatus(node: Node): string {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
   const parts = [ready?.status === 'True' ? 'Ready' : ready?.status === 'False' ? 'NotReady' : 'Unknown'];
@@ -233,6 +250,7 @@ const PRINTERS: Record<string, Printer> = {
       ['Port(s)', 0],
       ['Age', 0],
       ['Selector', 1],
+      ['Host-Addresses', 1],
     ],
     row(obj, now) {
       const svc = obj as Service;
@@ -244,6 +262,7 @@ const PRINTERS: Record<string, Printer> = {
         servicePorts(svc),
         age(svc, now),
         selectorString(svc.spec.selector),
+        serviceHostAddresses(svc),
       ];
     },
   },
