@@ -204,6 +204,16 @@ t.test('TestClusterIPGeneral: several ports, TargetPort, TCP and SCTP on one por
   ]);
 });
 
+t.test('traffic to a ClusterIP from outside the cluster CIDR is masqueraded (the KUBE-SVC "cluster IP" rule)', async (t) => {
+  const input: ProxyInput = { ...FAKE_PROXIER, services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: p80 })], endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80)] };
+  runPacketFlowTests(t, input, [
+    { name: 'a pod: not masqueraded', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80' },
+    { name: 'the node itself', sourceIP: TEST_NODE_IP, destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true },
+    { name: 'a client routed in from outside', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true },
+  ]);
+  runPacketFlowTests(t, { ...input, masqueradeAll: true }, [{ name: '--masquerade-all: a pod too', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true }]);
+});
+
 t.test('TestLoadBalancer: two LB IPs behind loadBalancerSourceRanges (KUBE-FW, KUBE-PROXY-FIREWALL)', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
