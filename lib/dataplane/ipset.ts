@@ -277,7 +277,7 @@ export class IpSets {
     this.#apply(() => this.#create(name, type, options, command.exist === true));
   }
 
-  /** `ipset add NAME ENTRY [-exist]`. */
+  /** `ipset add NAME ENTRY [-exist]`. Each call is all or nothing; for many entries, one {@link restore} is cheaper. */
   add(name: string, entry: string, command: CommandOptions = {}): void {
     this.#apply(() => this.#mustGet(name).add(parseElements(this.#mustGet(name), entry), command.exist === true));
   }

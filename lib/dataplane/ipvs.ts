@@ -12,7 +12,10 @@
  *             itself starts.
  * A packet to a virtual server gets a real server from the scheduler and is DNATed to it
  * (ip_vs_nat_xmit), and IPVS takes the packet (NF_STOLEN): the rest of the hook does not see it,
- * and the pipeline sends it on from this node (route lookup, POSTROUTING). With no real server
+ * and the pipeline sends it on from this node (route lookup, POSTROUTING, where kube-proxy's
+ * masquerade applies — kube-proxy sets net.ipv4.vs.conntrack=1). The kernel re-sends it through
+ * LOCAL_OUT first; podnet skips that walk (its nat rules would not run again anyway, the
+ * connection's DNAT being set; only filter OUTPUT rules would). With no real server
  * available the kernel answers ICMP port unreachable whatever the protocol (ip_vs_leave: "the TCP
  * RST packet cannot be sent, instead that ICMP_PORT_UNREACH is sent"), which a TCP client reports
  * as ECONNREFUSED: the flow is rejected at once.
