@@ -5,3 +5,4 @@
 
 import './iptables.js';
 import './nftables.js';
+import './ipvs.js';
