@@ -194,7 +194,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--no-headers', 'omit the header row')
     .option('-f, --filename <file>', 'topology/manifest file to run one-shot (repeatable); without it, ask a running podnet', collect)
     .option('--seed <n>', 'seed for allocation order and generated names (with -f)', parseSeed)
-    .option('--node <name>', 'the node whose routes, neigh, fdb or conntrack table to print');
+    .option('--node <name>', 'the node whose routes, neigh, fdb, conntrack or kube-proxy (sync history) table to print');
   withRemoteOptions(get).action(async (kind: string, name: string | undefined, opts: GetOptions) => {
       if (NODE_TABLES.includes(kind as NodeTable)) {
         if (!opts.node) throw usage(`get ${kind} needs --node NAME`);
