@@ -23,8 +23,10 @@
  * base chain of the wrong type or hook reaches) rolls everything back and names the line.
  *
  * Rendering (`nft list ruleset` / `nft list table ip NAME`) follows nftables' src/rule.c and
- * src/expression.c: tab indentation; the table's comment; sets and maps first, then chains, each in
- * creation order, separated by blank lines; base chains print `type … hook … priority …; policy …;`
+ * src/expression.c as nft 1.0.6 (Debian 12) prints them: tab indentation; the table's comment;
+ * sets and maps first, then chains, each in creation order, separated by blank lines; elements
+ * sorted by key (src/mergesort.c); a dynamic set with nft's default `size 65535`; base chains
+ * print `type … hook … priority …; policy …;`
  * with the priority as nft names it (`dstnat - 10` only where the name is valid for the hook, else
  * the number, prio2str); rules print in nft's canonical form (`meta mark set meta mark | 0x00004000`,
  * `meta mark & 0x00004000 == 0x00000000`, a one-element anonymous set as a plain value); set
@@ -1844,7 +1846,8 @@ export class Nftables {
         elements: new Map(),
         ...(spec.timeout !== undefined ? { timeout: spec.timeout } : {}),
         ...(spec.gcInterval !== undefined ? { gcInterval: spec.gcInterval } : {}),
-        ...(spec.size !== undefined ? { size: spec.size } : {}),
+        // nft gives a dynamic set without a size the default 65535 (it lists it).
+        ...(spec.size !== undefined ? { size: spec.size } : flags.has('dynamic') ? { size: 65535 } : {}),
         ...(spec.policy ? { policy: spec.policy } : {}),
         ...(spec.autoMerge ? { autoMerge: true } : {}),
         ...(spec.comment !== undefined ? { comment: spec.comment } : {}),
@@ -1953,7 +1956,7 @@ export class Nftables {
         for (const from of froms) {
           const contexts = this.#contexts(t, from);
           for (const to of targets) {
-            if (this.#reaches(t, to, from)) throw nftError(`Too many levels of symbolic links: ${to} leads back to ${from} (a chain loop)`);
+            if (this.#reaches(t, to, from)) throw nftError(`Could not process rule: Too many links: ${to} leads back to ${from} (a chain loop)`);
             this.#checkReachable(t, to, contexts);
           }
           if (a.rule) this.#checkRule(t, from, a.rule, contexts);
@@ -2047,10 +2050,8 @@ export class Nftables {
       out += `\tflags ${t.flags.join(',')}\n`;
       delim = '\n';
     }
-    if (t.comment !== undefined) {
-      out += `\tcomment "${t.comment}"\n`;
-      delim = '\n';
-    }
+    // nft 1.0.x prints no blank line after the comment (only flags set the delimiter).
+    if (t.comment !== undefined) out += `\tcomment "${t.comment}"\n`;
     for (const s of t.sets.values()) {
       out += delim + printSet(s, now);
       delim = '\n';
@@ -2151,8 +2152,7 @@ function printSet(s: NftSet, now: number): string {
   let out = `\t${s.map ? 'map' : 'set'} ${s.name} {\n\t\ttype ${s.keyTypes.join(' . ')}${s.map ? ' : verdict' : ''}\n`;
   if (s.policy === 'memory') out += '\t\tpolicy memory\n';
   if (s.size !== undefined) out += `\t\tsize ${s.size}\n`;
-  // The timeout flag is implied by a default timeout (set_print_declaration).
-  const flags = (['constant', 'dynamic', 'interval', 'timeout'] as const).filter((f) => s.flags.has(f) && !(f === 'timeout' && s.timeout !== undefined));
+  const flags = (['constant', 'dynamic', 'interval', 'timeout'] as const).filter((f) => s.flags.has(f));
   if (flags.length) out += `\t\tflags ${flags.join(',')}\n`;
   if (s.autoMerge) out += '\t\tauto-merge\n';
   if (s.timeout !== undefined) out += `\t\ttimeout ${formatTime(s.timeout)}\n`;
@@ -2167,7 +2167,7 @@ function printSet(s: NftSet, now: number): string {
     // src/expression.c calculate_delim: addresses two per line, single small values five per
     // line, anything else (concatenations) one per line.
     const perLine = s.keyTypes.length > 1 ? 1 : s.keyTypes[0] === 'ipv4_addr' ? 2 : 5;
-    const items = (s.flags.has('interval') ? [...live].sort((a, b) => a.key[0]!.lo - b.key[0]!.lo) : live).map((el) => {
+    const items = [...live].sort((a, b) => compareSortKeys(sortKey(s, a), sortKey(s, b))).map((el) => {
       let text = el.text;
       if (el.timeout !== undefined) text += ` timeout ${formatTime(el.timeout)}`;
       if (el.expiresAt !== undefined) text += ` expires ${formatTime(el.expiresAt - now)}`;
@@ -2183,6 +2183,42 @@ function printSet(s: NftSet, now: number): string {
     out += `\t\telements = { ${body} }\n`;
   }
   return `${out}\t}\n`;
+}
+
+/**
+ * The order nft 1.0.x lists elements in (src/mergesort.c expr_msort_value): a single value by
+ * its number; a concatenation as its fields' bytes (each in its own byte order: addresses and
+ * ports big-endian, marks host-endian) read back as one little-endian number — so the last
+ * byte weighs most.
+ */
+function sortKey(s: NftSet, el: NftElement): number[] {
+  if (el.key.length === 1) return [el.key[0]!.lo, el.key[0]!.hi];
+  const bytes: number[] = [];
+  el.key.forEach((k, i) => {
+    const v = k.lo >>> 0;
+    switch (s.keyTypes[i]) {
+      case 'inet_proto':
+        bytes.push(v & 255);
+        break;
+      case 'inet_service':
+        bytes.push((v >>> 8) & 255, v & 255);
+        break;
+      case 'mark':
+        bytes.push(v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24);
+        break;
+      default:
+        bytes.push(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+    }
+  });
+  return bytes.reverse();
+}
+
+function compareSortKeys(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d) return d;
+  }
+  return 0;
 }
 
 function printChain(c: NftChain, counters: boolean): string {
