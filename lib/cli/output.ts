@@ -6,7 +6,8 @@
 import { stringify } from 'yaml';
 import type { KubeObject } from '../api/meta.js';
 import type { KindInfo } from '../api/scheme.js';
-import { renderTable, toTable } from '../printers/printers.js';
+import { renderTable, serviceHostAddresses, toTable } from '../printers/printers.js';
+import type { Service } from '../api/types.js';
 
 /** Output formats `get` accepts. */
 export const OUTPUT_FORMATS = ['wide', 'yaml', 'json', 'name'] as const;
@@ -46,12 +47,19 @@ export function formatObjects(
       const prefix = info.group ? `${info.singular}.${info.group}` : info.singular;
       return objects.map((o) => `${prefix}/${o.metadata.name}\n`).join('');
     }
-    default:
-      return renderTable(toTable(info, objects, options.now), {
+    default: {
+      const table = toTable(info, objects, options.now);
+      // podnet's column for Services: which host address:port stands for which node/LB ip:port.
+      if (info.kind === 'Service' && info.group === '') {
+        table.columnDefinitions.push({ name: 'Host-Addresses', type: 'string', format: '', description: 'podnet: host address:port for each node IP:nodePort and load-balancer IP:port (podnet.dev/host-addresses)', priority: 1 });
+        table.rows.forEach((row, i) => row.cells.push(serviceHostAddresses(objects[i] as Service)));
+      }
+      return renderTable(table, {
         wide: format === 'wide',
         withNamespace: !!options.allNamespaces && info.namespaced,
         showLabels: !!options.showLabels,
         noHeaders: !!options.noHeaders,
       });
+    }
   }
 }

@@ -171,10 +171,10 @@ function serviceExternalIP(svc: Service): string {
 }
 
 /**
- * podnet's column: which host `address:port` stands for which node `IP:nodePort` or load-balancer
+ * podnet's own column (`podnet get svc -o wide`; the API server's Table stays kubectl's): which host `address:port` stands for which node `IP:nodePort` or load-balancer
  * `IP:port` (the Service's `podnet.dev/host-addresses`), as `virtual=real` pairs.
  */
-function serviceHostAddresses(svc: Service): string {
+export function serviceHostAddresses(svc: Service): string {
   const raw = svc.metadata.annotations?.[WellKnown.hostAddresses];
   if (!raw) return '<none>';
   try {
@@ -250,7 +250,6 @@ const PRINTERS: Record<string, Printer> = {
       ['Port(s)', 0],
       ['Age', 0],
       ['Selector', 1],
-      ['Host-Addresses', 1],
     ],
     row(obj, now) {
       const svc = obj as Service;
@@ -262,7 +261,6 @@ const PRINTERS: Record<string, Printer> = {
         servicePorts(svc),
         age(svc, now),
         selectorString(svc.spec.selector),
-        serviceHostAddresses(svc),
       ];
     },
   },
