@@ -212,6 +212,17 @@ export class Table {
     return c;
   }
 
+  /**
+   * A copy sharing every chain object (iptables-restore --noflush copies a chain before it changes
+   * it, so a 100k-rule table is not deep-copied to rewrite a few chains).
+   */
+  shallowClone(): Table {
+    const t = new Table(this.name);
+    t.chains.clear();
+    for (const [k, c] of this.chains) t.chains.set(k, c);
+    return t;
+  }
+
   /** A deep copy (for iptables-restore's all-or-nothing COMMIT). */
   clone(): Table {
     const t = new Table(this.name);
@@ -371,6 +382,21 @@ export class Netfilter {
    */
   restore(text: string, options: { noflush?: boolean } = {}): void {
     const staged = new Map<TableName, Table>();
+    // Chains this restore created or copied: only these may change (the others are shared with
+    // the live tables, which must stay as they are if the restore fails).
+    const owned = new Set<Chain>();
+    const own = (name: string): Chain => {
+      const c = current!.chain(name);
+      if (owned.has(c)) return c;
+      const copy: Chain = { ...c, policyCounters: { ...c.policyCounters }, rules: [...c.rules] };
+      current!.chains.set(name, copy);
+      owned.add(copy);
+      return copy;
+    };
+    const add = (chain: Chain): void => {
+      current!.chains.set(chain.name, chain);
+      owned.add(chain);
+    };
     let current: Table | undefined;
     let committed = true;
     const lines = text.split('\n');
@@ -382,7 +408,8 @@ export class Netfilter {
         if (line.startsWith('*')) {
           if (!committed) throw at(`table ${current!.name} not committed before *${line.slice(1)}`);
           const name = checkTable(line.slice(1));
-          current = options.noflush ? (staged.get(name) ?? this.table(name)).clone() : new Table(name);
+          current = staged.get(name) ?? (options.noflush ? this.table(name).shallowClone() : new Table(name));
+          if (!options.noflush && !staged.has(name)) for (const c of current.chains.values()) owned.add(c);
           committed = false;
           continue;
         }
@@ -400,14 +427,14 @@ export class Netfilter {
           const existing = current.chains.get(name);
           if (existing?.builtin) {
             if (policy !== 'ACCEPT' && policy !== 'DROP') throw at(`bad policy "${policy}" for ${name}`);
-            existing.policy = policy;
-            existing.policyCounters = counters;
-            if (!options.noflush) existing.rules = [];
+            const chain = own(name);
+            chain.policy = policy;
+            chain.policyCounters = counters;
+            if (!options.noflush) chain.rules = [];
           } else {
             if (policy !== '-') throw at(`user chain ${name} cannot have a policy ("${policy}")`);
             checkChainName(name);
-            if (existing) existing.rules = [];
-            else current.chains.set(name, { name, builtin: false, policyCounters: zero(), rules: [] });
+            add({ name, builtin: false, policyCounters: existing?.policyCounters ? { ...existing.policyCounters } : zero(), rules: [] });
           }
           continue;
         }
@@ -436,15 +463,15 @@ export class Netfilter {
           }
           const rule = this.#checkSets(parseRule(args, current, true));
           if (counters) rule.counters = counters;
-          const chain = current.chain(chainName);
+          const chain = own(chainName);
           if (verb === '-A') chain.rules.push(rule);
           else chain.rules.splice(Math.min(position - 1, chain.rules.length), 0, rule);
         } else if (verb === '-N') {
           if (current.chains.has(chainName)) throw at(`chain ${chainName} already exists`);
           checkChainName(chainName);
-          current.chains.set(chainName, { name: chainName, builtin: false, policyCounters: zero(), rules: [] });
+          add({ name: chainName, builtin: false, policyCounters: zero(), rules: [] });
         } else if (verb === '-F') {
-          current.chain(chainName).rules = [];
+          own(chainName).rules = [];
         } else if (verb === '-X') {
           const c = current.chain(chainName);
           if (c.builtin) throw at(`cannot delete built-in chain ${chainName}`);
@@ -460,9 +487,11 @@ export class Netfilter {
       }
     }
     if (!committed) throw netfilterError(`iptables-restore: table ${current!.name} has no COMMIT`);
-    // Every jump must land on a chain of its table once everything is in.
+    // Every jump must land on a chain of its table once everything is in. Chains the restore did
+    // not touch were checked when they were loaded, and -X refuses a chain still jumped to.
     for (const t of staged.values()) {
       for (const c of t.chains.values()) {
+        if (!owned.has(c)) continue;
         for (const r of c.rules) {
           const to = r.target?.kind === 'jump' || r.target?.kind === 'goto' ? r.target.chain : undefined;
           if (to && !t.chains.has(to)) throw netfilterError(`iptables-restore: ${t.name} ${c.name}: no chain "${to}" to jump to`);
