@@ -63,6 +63,9 @@ export const CONNTRACK_TIMEOUTS = {
   sctpEstablished: SCTP_CONNTRACK_TIMEOUTS.ESTABLISHED,
 } as const;
 
+/** nf_conntrack_tcp_timeout_time_wait. */
+const TCP_TIME_WAIT_SECONDS = 120;
+
 function key(t: FlowTuple): string {
   return `${t.protocol} ${t.src}:${t.sport} ${t.dst}:${t.dport}`;
 }
@@ -138,6 +141,13 @@ export class Conntrack {
       }
     }
     return n;
+  }
+
+  /** A TCP connection closed: its entry goes to TIME_WAIT and expires after 120 s (nf_conntrack_tcp_timeout_time_wait). */
+  closeTcp(original: FlowTuple): void {
+    const entry = this.#byOriginal.get(key(original));
+    if (!entry || entry.original.protocol !== 'TCP') return;
+    entry.expiresAt = Math.min(entry.expiresAt, this.#clock.now() + TCP_TIME_WAIT_SECONDS * 1000);
   }
 
   /** Forgets every entry a predicate picks (`conntrack -D` with filters); returns how many. */

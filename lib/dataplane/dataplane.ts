@@ -269,7 +269,19 @@ export class Dataplane {
     const { decision, loopback, realPort, source } = await this.#route(origin, dst, dport, 'TCP', options.timeoutMs, options.sport);
     if (decision.link) return this.#dialShaped(origin, decision, { host: loopback, port: realPort, localAddress: source }, options.timeoutMs);
     const socket = await this.sockets.connectTcp({ host: loopback, port: realPort, localAddress: source, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    this.#trackClose(socket, decision);
     return { socket, decision };
+  }
+
+  /** When the connection closes, conntrack (and IPVS, where it scheduled it) see it end: TIME_WAIT. */
+  #trackClose(socket: Socket, decision: FlowDecision): void {
+    socket.once('close', () => {
+      for (const name of new Set(decision.hops)) {
+        const node = this.nodes.get(name);
+        node?.conntrack.closeTcp(decision.original);
+        node?.ipvs.closeConnection(decision.original);
+      }
+    });
   }
 
   /** A flow across a shaped link: the handshake's retransmissions, then a relay (shaping.ts). */

@@ -134,6 +134,19 @@ for (const mode of MODES) {
       }
     });
 
+    await t.test('a closed connection leaves conntrack (and IPVS) in TIME_WAIT', async (t) => {
+      const { socket, decision } = await cluster.dataplane.dialTcp(CLIENT, '10.96.100.10', 80);
+      const node = cluster.dataplane.nodes.get('worker2')!;
+      const key = `TCP ${decision.original.src}:${decision.original.sport} 10.96.100.10:80`;
+      if (mode === 'ipvs') t.equal(node.ipvs.connections().find((c) => c.client === key)?.state, 'ACTIVE', 'IPVS counts it active');
+      const entry = () => node.conntrack.entries().find((e) => e.original.sport === decision.original.sport && e.original.dst === '10.96.100.10');
+      t.ok(entry()!.expiresAt - cluster.clock.now() > 3600_000, 'established: the long timeout');
+      await httpGet(socket, '/hostname');
+      await new Promise((r) => (socket.destroyed ? r(undefined) : socket.once('close', r)));
+      t.ok(entry()!.expiresAt - cluster.clock.now() <= 120_000, 'closed: TIME_WAIT, 120 s');
+      if (mode === 'ipvs') t.equal(node.ipvs.connections().find((c) => c.client === key)?.state, 'INACTIVE', 'IPVS moves it to InActConn');
+    });
+
     await t.test('podnet rules prints the tables in the mode’s own format', async (t) => {
       const text = cluster.rules('worker');
       if (mode === 'iptables') t.match(text, /^\*filter|^\*nat/m);
