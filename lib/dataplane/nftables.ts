@@ -155,6 +155,8 @@ export interface NftRule {
   counters: NftCounters;
   /** The canonical text, without counters. */
   readonly text: string;
+  /** The chains it jumps or goes to and the sets and maps it uses. */
+  readonly refs: { readonly chains: readonly string[]; readonly sets: readonly string[] };
 }
 
 /** A base chain's hook attachment. */
@@ -397,6 +399,7 @@ interface Token {
 }
 
 const NL = '\n';
+const WORD = /[^\s{};,"#]+/y;
 
 /** Splits nft input into words, quoted strings, `{ } ; , = :` punctuation and newlines. */
 function tokenize(text: string): Token[] {
@@ -423,10 +426,10 @@ function tokenize(text: string): Token[] {
       out.push({ t: c, line });
       i++;
     } else {
-      let j = i;
-      while (j < text.length && !/[\s{};,"#]/.test(text[j]!)) j++;
-      out.push({ t: text.slice(i, j), line });
-      i = j;
+      WORD.lastIndex = i;
+      WORD.exec(text);
+      out.push({ t: text.slice(i, WORD.lastIndex), line });
+      i = WORD.lastIndex;
     }
   }
   out.push({ t: NL, line });
@@ -1306,6 +1309,26 @@ function ruleRefs(stmts: readonly NftStmt[]): { chains: string[]; sets: string[]
   return { chains, sets };
 }
 
+/** A base chain reaching a chain: its name, type and hook. */
+interface NftContext {
+  chain: string;
+  type: NftChainType;
+  hook: NftHook;
+}
+
+/** Refuses a rule whose NAT or reject statement a base chain of the wrong type or hook reaches. */
+function checkRule(chain: string, rule: NftRule, contexts: readonly NftContext[]): void {
+  for (const s of rule.stmts) {
+    const need = stmtConstraint(s);
+    if (!need) continue;
+    for (const ctx of contexts) {
+      if ((need.types && !need.types.includes(ctx.type)) || !need.hooks.includes(ctx.hook)) {
+        throw nftError(`Operation not supported: "${stmtText(s)}" in chain ${chain} is reached from base chain ${ctx.chain} (type ${ctx.type} hook ${ctx.hook}); ${need.what} needs ${need.types ? `a ${need.types.join('/')} chain at ` : ''}hook ${need.hooks.join(', ')}`);
+      }
+    }
+  }
+}
+
 /** The hooks and chain types a statement may run in (nft_*_validate in the kernel). */
 function stmtConstraint(s: NftStmt): { what: string; types?: NftChainType[]; hooks: NftHook[] } | undefined {
   if (s.kind === 'dnat') return { what: 'dnat', types: ['nat'], hooks: ['prerouting', 'output'] };
@@ -1315,6 +1338,15 @@ function stmtConstraint(s: NftStmt): { what: string; types?: NftChainType[]; hoo
 }
 
 // ---- the ruleset ---------------------------------------------------------------------------
+
+/** What a transaction added, for the commit checks. */
+interface Added {
+  table: NftTable;
+  chain: string;
+  rule?: NftRule;
+  element?: { set: string; verdict: NftVerdict };
+  line: number;
+}
 
 type Outcome = { kind: 'nomatch' } | { kind: 'next' } | { kind: 'verdict'; verdict: NftVerdict } | { kind: 'final'; result: HookVerdict };
 
@@ -1327,7 +1359,7 @@ export class Nftables {
   /** The undo log of the transaction being applied. */
   #undo: (() => void)[] | undefined;
   /** What the running transaction added, for the commit checks. */
-  #added: { table: NftTable; chain: string; rule?: NftRule; element?: { set: string; verdict: NftVerdict }; line: number }[] = [];
+  #added: Added[] = [];
   #node: NodeNetwork | undefined;
   readonly #registered = new Map<string, { hook: NftHook; priority: number; undo: () => void }>();
 
@@ -1644,7 +1676,7 @@ export class Nftables {
   }
 
   #ruleRefs(t: NftTable, chain: string, rule: NftRule, delta: 1 | -1): void {
-    const { chains, sets } = ruleRefs(rule.stmts);
+    const { chains, sets } = rule.refs;
     for (const c of chains) this.#ref(t, `c:${chain}`, `c:${c}`, delta);
     for (const s of sets) this.#ref(t, `c:${chain}`, `s:${s}`, delta);
   }
@@ -1777,7 +1809,14 @@ export class Nftables {
 
   #newRule(t: NftTable, toks: Token[]): NftRule {
     const parsed = parseRule(toks, { table: t, l4: false });
-    return { handle: ++this.#handle, stmts: parsed.stmts, ...(parsed.comment !== undefined ? { comment: parsed.comment } : {}), counters: parsed.counters ?? { packets: 0, bytes: 0 }, text: ruleText(parsed.stmts, parsed.comment) };
+    return {
+      handle: ++this.#handle,
+      stmts: parsed.stmts,
+      ...(parsed.comment !== undefined ? { comment: parsed.comment } : {}),
+      counters: parsed.counters ?? { packets: 0, bytes: 0 },
+      text: ruleText(parsed.stmts, parsed.comment),
+      refs: ruleRefs(parsed.stmts),
+    };
   }
 
   #runRule2(t: NftTable, cmd: Extract<Command, { obj: 'rule' }>): void {
@@ -1943,26 +1982,110 @@ export class Nftables {
   /**
    * The commit checks nft's kernel side makes (nf_tables_api.c nft_chain_validate): no chain
    * loops, and statements only where their base chains allow them. Only what this transaction
-   * added is checked: the chains a new rule or map element makes reachable, and the base chains
-   * that reach a new rule.
+   * added is walked — the chains a new rule or map element makes reachable, and the base chains
+   * that reach a new rule — each chain once per pass, so a partial sync costs what it changed.
    */
   #validate(): void {
     if (!this.#added.length) return;
+    const byTable = new Map<NftTable, Added[]>();
     for (const a of this.#added) {
-      const t = a.table;
-      const froms = a.element ? this.#referrers(t, `s:${a.element.set}`, false).filter((r) => r.startsWith('c:')).map((r) => r.slice(2)) : [a.chain];
-      const targets = a.element ? [(a.element.verdict as { chain?: string }).chain].filter((c): c is string => !!c) : ruleRefs(a.rule!.stmts).chains.concat(ruleRefs(a.rule!.stmts).sets.flatMap((s) => this.#mapTargets(t, s)));
-      try {
-        for (const from of froms) {
-          const contexts = this.#contexts(t, from);
-          for (const to of targets) {
-            if (this.#reaches(t, to, from)) throw nftError(`Could not process rule: Too many links: ${to} leads back to ${from} (a chain loop)`);
-            this.#checkReachable(t, to, contexts);
+      let list = byTable.get(a.table);
+      if (!list) byTable.set(a.table, (list = []));
+      list.push(a);
+    }
+    for (const [t, added] of byTable) {
+      const mapTargets = new Map<string, string[]>();
+      const next = (chain: string): string[] => {
+        const out: string[] = [];
+        for (const r of t.chains.get(chain)?.rules ?? []) {
+          out.push(...r.refs.chains);
+          for (const set of r.refs.sets) {
+            let targets = mapTargets.get(set);
+            if (!targets) mapTargets.set(set, (targets = this.#mapTargets(t, set)));
+            out.push(...targets);
           }
-          if (a.rule) this.#checkRule(t, from, a.rule, contexts);
         }
-      } catch (err) {
-        throw atLine(err, a.line);
+        return out;
+      };
+      const users = new Map<string, string[]>();
+      const usersOf = (set: string) => {
+        let u = users.get(set);
+        if (!u) users.set(set, (u = this.#referrers(t, `s:${set}`, false).filter((r) => r.startsWith('c:')).map((r) => r.slice(2))));
+        return u;
+      };
+      const edges = added.map((a) => ({
+        a,
+        froms: a.element ? usersOf(a.element.set) : [a.chain],
+        targets: a.element ? [(a.element.verdict as { chain?: string }).chain].filter((c): c is string => !!c) : [...a.rule!.refs.chains, ...a.rule!.refs.sets.flatMap((set) => this.#mapTargets(t, set))],
+      }));
+      // Loops: a depth-first walk from every new edge's target (white/grey/black); a grey chain
+      // met again closes a loop, which must run through a new edge.
+      const colour = new Map<string, 1 | 2>();
+      for (const { a, targets } of edges) {
+        for (const target of targets) {
+          if (colour.has(target)) continue;
+          colour.set(target, 1);
+          const stack = [{ chain: target, next: next(target), i: 0 }];
+          while (stack.length) {
+            const top = stack.at(-1)!;
+            if (top.i < top.next.length) {
+              const n = top.next[top.i++]!;
+              const c = colour.get(n);
+              if (c === 1) {
+                const loop = [...stack.slice(stack.findIndex((f) => f.chain === n)).map((f) => f.chain), n];
+                throw atLine(nftError(`Could not process rule: Too many links: a chain loop ${loop.join(' → ')}`), a.line);
+              }
+              if (c === undefined) {
+                colour.set(n, 1);
+                stack.push({ chain: n, next: next(n), i: 0 });
+              }
+            } else {
+              colour.set(top.chain, 2);
+              stack.pop();
+            }
+          }
+        }
+      }
+      // Statements: each new rule against the base chains reaching it; the chains a new edge
+      // makes reachable against the base chains reaching its source.
+      // The base chains reaching a chain: its own hook if it is one, else its referrers' (the
+      // graph has no loops by now), memoized over the whole pass.
+      const contexts = new Map<string, NftContext[]>();
+      const contextsOfNode = (node: string): NftContext[] => {
+        let c = contexts.get(node);
+        if (c) return c;
+        const base = node.startsWith('c:') ? t.chains.get(node.slice(2))?.base : undefined;
+        if (base) c = [{ chain: node.slice(2), type: base.type, hook: base.hook }];
+        else {
+          const merged = new Map<string, NftContext>();
+          for (const r of t.refs.get(node)?.keys() ?? []) for (const x of contextsOfNode(r)) merged.set(x.chain, x);
+          c = [...merged.values()];
+        }
+        contexts.set(node, c);
+        return c;
+      };
+      const contextsOf = (chain: string) => contextsOfNode(`c:${chain}`);
+      const walked = new Set<string>();
+      for (const { a, froms, targets } of edges) {
+        try {
+          for (const from of froms) {
+            const ctxs = contextsOf(from);
+            if (!ctxs.length) continue;
+            if (a.rule) checkRule(from, a.rule, ctxs);
+            const key = ctxs.map((c) => c.chain).join(',');
+            const stack = [...targets];
+            while (stack.length) {
+              const chain = stack.pop()!;
+              const k = `${key}\u0000${chain}`;
+              if (walked.has(k)) continue;
+              walked.add(k);
+              for (const r of t.chains.get(chain)?.rules ?? []) checkRule(chain, r, ctxs);
+              stack.push(...next(chain));
+            }
+          }
+        } catch (err) {
+          throw atLine(err, a.line);
+        }
       }
     }
   }
@@ -1973,71 +2096,6 @@ export class Nftables {
     const out = new Set<string>();
     for (const el of s.elements.values()) if (el.verdict && (el.verdict.kind === 'jump' || el.verdict.kind === 'goto')) out.add(el.verdict.chain);
     return [...out];
-  }
-
-  /** The base chains (type and hook) a chain is reachable from. */
-  #contexts(t: NftTable, chain: string): { chain: string; type: NftChainType; hook: NftHook }[] {
-    const out = new Map<string, { chain: string; type: NftChainType; hook: NftHook }>();
-    const seen = new Set<string>();
-    const walk = (node: string) => {
-      if (seen.has(node)) return;
-      seen.add(node);
-      if (node.startsWith('c:')) {
-        const c = t.chains.get(node.slice(2));
-        if (c?.base) out.set(c.name, { chain: c.name, type: c.base.type, hook: c.base.hook });
-      }
-      for (const r of t.refs.get(node)?.keys() ?? []) walk(r);
-    };
-    walk(`c:${chain}`);
-    return [...out.values()];
-  }
-
-  /** Whether `to` can reach `from` through jumps, gotos and verdict maps. */
-  #reaches(t: NftTable, start: string, goal: string): boolean {
-    const seen = new Set<string>();
-    const stack = [start];
-    while (stack.length) {
-      const c = stack.pop()!;
-      if (c === goal) return true;
-      if (seen.has(c)) continue;
-      seen.add(c);
-      for (const r of t.chains.get(c)?.rules ?? []) {
-        const refs = ruleRefs(r.stmts);
-        stack.push(...refs.chains);
-        for (const s of refs.sets) stack.push(...this.#mapTargets(t, s));
-      }
-    }
-    return false;
-  }
-
-  #checkReachable(t: NftTable, start: string, contexts: { chain: string; type: NftChainType; hook: NftHook }[]): void {
-    if (!contexts.length) return;
-    const seen = new Set<string>();
-    const stack = [start];
-    while (stack.length) {
-      const c = stack.pop()!;
-      if (seen.has(c)) continue;
-      seen.add(c);
-      for (const r of t.chains.get(c)?.rules ?? []) {
-        this.#checkRule(t, c, r, contexts);
-        const refs = ruleRefs(r.stmts);
-        stack.push(...refs.chains);
-        for (const s of refs.sets) stack.push(...this.#mapTargets(t, s));
-      }
-    }
-  }
-
-  #checkRule(t: NftTable, chain: string, rule: NftRule, contexts: { chain: string; type: NftChainType; hook: NftHook }[]): void {
-    for (const s of rule.stmts) {
-      const need = stmtConstraint(s);
-      if (!need) continue;
-      for (const ctx of contexts) {
-        if ((need.types && !need.types.includes(ctx.type)) || !need.hooks.includes(ctx.hook)) {
-          throw nftError(`Operation not supported: "${stmtText(s)}" in chain ${chain} is reached from base chain ${ctx.chain} (type ${ctx.type} hook ${ctx.hook}); ${need.what} needs ${need.types ? `a ${need.types.join('/')} chain at ` : ''}hook ${need.hooks.join(', ')}`);
-        }
-      }
-    }
-    void t;
   }
 
   // ---- listing ----

@@ -293,6 +293,9 @@ export class NftablesProxier {
   readonly #noEndpointServices = new ElementStorage('map', N.noEndpointServices);
   readonly #noEndpointNodePorts = new ElementStorage('map', N.noEndpointNodePorts);
   readonly #serviceNodePorts = new ElementStorage('map', N.serviceNodePorts);
+  /** Chain names by service port and endpoint (upstream keeps them in its servicePortInfo and endpointInfo). */
+  #serviceNames = new Map<string, ReturnType<typeof nftServiceChains>>();
+  #endpointNames = new Map<string, ReturnType<typeof nftEndpointNames>>();
 
   /** The chains waiting to be deleted. */
   get staleChains(): ReadonlyMap<string, number> {
@@ -357,7 +360,24 @@ export class NftablesProxier {
     const states = proxyState(input);
 
     const tx = new Transaction();
-    if (!tryPartial) this.#setup(tx, { mark, serviceCIDRs, nodeIPs, matchAll });
+    if (!tryPartial) {
+      this.#setup(tx, { mark, serviceCIDRs, nodeIPs, matchAll });
+      // A full sync forgets the names of what went away.
+      this.#serviceNames = new Map();
+      this.#endpointNames = new Map();
+    }
+    const serviceNames = (sp: ServicePortInfo) => {
+      const k = `${sp.name}\u0000${sp.protocol}`;
+      let names = this.#serviceNames.get(k);
+      if (!names) this.#serviceNames.set(k, (names = nftServiceChains(sp)));
+      return names;
+    };
+    const endpointNames = (sp: ServicePortInfo, ep: EndpointInfo) => {
+      const k = `${sp.name}\u0000${sp.protocol}\u0000${ep.text}`;
+      let names = this.#endpointNames.get(k);
+      if (!names) this.#endpointNames.set(k, (names = nftEndpointNames(sp, ep)));
+      return names;
+    };
 
     const activeChains = new Set<string>();
     const activeAffinitySets = new Set<string>();
@@ -374,13 +394,13 @@ export class NftablesProxier {
 
     for (const { port: sp, categorized } of states) {
       const protocol = sp.protocol;
-      const chains = nftServiceChains(sp);
+      const chains = serviceNames(sp);
       const { cluster: clusterEndpoints, local: localEndpoints, allReachable, hasAny: hasEndpoints } = categorized;
       const skip = tryPartial && !changed.has(serviceKey(sp));
       const affinity = sp.affinitySeconds !== undefined;
 
       for (const ep of allReachable) {
-        const names = nftEndpointNames(sp, ep);
+        const names = endpointNames(sp, ep);
         ensureChain(names.chain, skip);
         if (affinity) activeAffinitySets.add(names.affinitySet);
       }
@@ -481,15 +501,15 @@ export class NftablesProxier {
 
       if (affinity) {
         for (const ep of allReachable) {
-          tx.addSet('set', nftEndpointNames(sp, ep).affinitySet, 'ipv4_addr', { flags: ['dynamic', 'timeout'], timeoutSeconds: sp.affinitySeconds! });
+          tx.addSet('set', endpointNames(sp, ep).affinitySet, 'ipv4_addr', { flags: ['dynamic', 'timeout'], timeoutSeconds: sp.affinitySeconds! });
         }
       }
 
-      if (usesClusterPolicyChain) this.#writeServiceToEndpointRules(tx, sp, chains.cluster, clusterEndpoints);
-      if (usesLocalPolicyChain) this.#writeServiceToEndpointRules(tx, sp, chains.local, localEndpoints);
+      if (usesClusterPolicyChain) this.#writeServiceToEndpointRules(tx, sp, chains.cluster, clusterEndpoints, endpointNames);
+      if (usesLocalPolicyChain) this.#writeServiceToEndpointRules(tx, sp, chains.local, localEndpoints, endpointNames);
 
       for (const ep of allReachable) {
-        const names = nftEndpointNames(sp, ep);
+        const names = endpointNames(sp, ep);
         // Hairpin: a pod reaching itself through the Service is masqueraded.
         tx.rule(names.chain, `ip saddr ${ep.ip} jump ${N.markMasq}`);
         if (affinity) tx.rule(names.chain, `update @${names.affinitySet} { ip saddr }`);
@@ -519,14 +539,14 @@ export class NftablesProxier {
   }
 
   /** writeServiceToEndpointRules: affinity first, then the numgen dispatch. */
-  #writeServiceToEndpointRules(tx: Transaction, sp: ServicePortInfo, chain: string, endpoints: readonly EndpointInfo[]): void {
+  #writeServiceToEndpointRules(tx: Transaction, sp: ServicePortInfo, chain: string, endpoints: readonly EndpointInfo[], names: (sp: ServicePortInfo, ep: EndpointInfo) => ReturnType<typeof nftEndpointNames>): void {
     if (sp.affinitySeconds !== undefined) {
       for (const ep of endpoints) {
-        const names = nftEndpointNames(sp, ep);
-        tx.rule(chain, `ip saddr @${names.affinitySet} goto ${names.chain}`);
+        const n = names(sp, ep);
+        tx.rule(chain, `ip saddr @${n.affinitySet} goto ${n.chain}`);
       }
     }
-    const elements = endpoints.map((ep, i) => `${i} : goto ${nftEndpointNames(sp, ep).chain}`).join(' , ');
+    const elements = endpoints.map((ep, i) => `${i} : goto ${names(sp, ep).chain}`).join(' , ');
     tx.rule(chain, `numgen random mod ${endpoints.length} vmap { ${elements} }`);
   }
 

@@ -212,7 +212,7 @@ t.test('loading is all or nothing; an error names its line', async (t) => {
     ['add element ip t ports { 1000-2000 }', /line 2: you must add 'flags interval'/],
     ['add element ip t m { 10.0.0.2 . tcp . 80 : drop }', /line 2: File exists: element 10\.0\.0\.2 \. tcp \. 80 is already in map m with a different value/],
     ['delete element ip t m { 10.0.0.3 . tcp . 80 }', /line 2: No such file or directory: element 10\.0\.0\.3/],
-    ['add rule ip t c2 jump c', /line 2: Could not process rule: Too many links: c leads back to c2/],
+    ['add rule ip t c2 jump c', /line 2: Could not process rule: Too many links: a chain loop c → c2 → c/],
     ['add rule ip t pre meta l4proto tcp dnat to 1.2.3.4:80', /line 2: Operation not supported: "dnat to 1\.2\.3\.4:80" in chain pre is reached from base chain pre \(type filter hook prerouting\)/],
     ['add rule ip t c2 masquerade', /line 2: Operation not supported: "masquerade" in chain c2 is reached from base chain pre/],
     ['add rule ip t out dnat to 1.2.3.4:80', /line 2: transport protocol mapping is only valid after transport protocol match/],
