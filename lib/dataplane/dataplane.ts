@@ -164,7 +164,7 @@ export class Dataplane {
     const sandbox = this.#byIp.get(ip);
     if (sandbox) {
       const net = this.nodes.get(sandbox.node);
-      const veth = net && [...net.interfaces.values()].find((i) => i.peerPod === sandbox.key);
+      const veth = net?.vethOf(sandbox.key);
       return { kind: 'pod', node: sandbox.node, pod: sandbox.key, dev: veth?.name ?? 'cni0' };
     }
     const node = this.#hosts.get(ip);

@@ -65,6 +65,11 @@ export interface FdbEntry {
   permanent: boolean;
 }
 
+interface InterfaceIndex {
+  byAddress: Map<string, NetInterface>;
+  vethByPod: Map<string, NetInterface>;
+}
+
 /** The network of one node. */
 export class NodeNetwork {
   readonly name: string;
@@ -100,11 +105,13 @@ export class NodeNetwork {
   /** Adds (or replaces) an interface. */
   addInterface(iface: NetInterface): void {
     this.interfaces.set(iface.name, iface);
+    this.#index = undefined;
   }
 
   /** Removes an interface and every route and neighbour that used it. */
   removeInterface(name: string): void {
     this.interfaces.delete(name);
+    this.#index = undefined;
     this.routes = this.routes.filter((r) => r.dev !== name);
     this.neigh = this.neigh.filter((n) => n.dev !== name);
     this.fdb = this.fdb.filter((f) => f.dev !== name);
@@ -133,12 +140,35 @@ export class NodeNetwork {
     this.fdb.push(entry);
   }
 
+  /**
+   * Addresses and veths by key, rebuilt after an interface is added or removed (interfaces are
+   * replaced, not edited in place), so a flow's hop does not scan every interface — kube-ipvs0
+   * alone holds one address per Service.
+   */
+  #index: InterfaceIndex | undefined;
+
+  #lookup(): InterfaceIndex {
+    if (this.#index) return this.#index;
+    const byAddress = new Map<string, NetInterface>();
+    const vethByPod = new Map<string, NetInterface>();
+    for (const iface of this.interfaces.values()) {
+      for (const a of iface.addresses) {
+        const ip = a.split('/')[0]!;
+        if (!byAddress.has(ip)) byAddress.set(ip, iface);
+      }
+      if (iface.kind === 'veth' && iface.peerPod && !vethByPod.has(iface.peerPod)) vethByPod.set(iface.peerPod, iface);
+    }
+    return (this.#index = { byAddress, vethByPod });
+  }
+
   /** Whether an address is configured on one of this node's interfaces. */
   ownsAddress(ip: string): NetInterface | undefined {
-    for (const iface of this.interfaces.values()) {
-      if (iface.addresses.some((a) => a.split('/')[0] === ip)) return iface;
-    }
-    return undefined;
+    return this.#lookup().byAddress.get(ip);
+  }
+
+  /** The host end of a pod's veth pair. */
+  vethOf(pod: string): NetInterface | undefined {
+    return this.#lookup().vethByPod.get(pod);
   }
 
   /** The route the kernel would pick: longest prefix match; `default` matches everything. */

@@ -169,7 +169,7 @@ export class Pipeline {
       trace.push({ node: node.name, stage: 'pod', action: 'receive', detail: `from outside on eth0 (${fmt(state.tuple)})` });
       path = PATHS.forward;
     } else if (origin.kind === 'pod') {
-      const veth = [...node.interfaces.values()].find((i) => i.kind === 'veth' && i.peerPod === origin.pod);
+      const veth = node.vethOf(origin.pod);
       inDev = veth?.name ?? 'cni0';
       trace.push({ node: node.name, stage: 'pod', action: 'send', detail: `${origin.pod} eth0 → ${inDev} (${fmt(state.tuple)})` });
       path = PATHS.forward;
