@@ -10,7 +10,8 @@ import { createBackend, registeredModes } from '../../lib/kubeproxy/backend.js';
 import { NodeNetwork } from '../../lib/dataplane/node.js';
 import { Conntrack } from '../../lib/dataplane/conntrack.js';
 import { Nftables, type NftVerdict } from '../../lib/dataplane/nftables.js';
-import type { FlowContext, HookVerdict, TraceStep } from '../../lib/dataplane/pipeline.js';
+import { Pipeline, formatTrace, type Attachment, type FlowContext, type HookVerdict, type TraceStep } from '../../lib/dataplane/pipeline.js';
+import { attachPod, programFlannelNode } from '../../plugins/flannel/daemon.js';
 import type { Hook } from '../../lib/dataplane/hooks.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SeededRng } from '../../lib/core/rng.js';
@@ -382,4 +383,59 @@ t.test('the nftables mode is registered; render is nft list ruleset; cleanup del
   t.equal(podFlow(n, '10.0.0.2', '172.30.0.10', 80, 0).ctx.tuple.dst, '172.30.0.10', 'no DNAT after cleanup');
   t.equal(backend.sync(THREE).full, true, 'a sync after cleanup starts over');
   t.equal(podFlow(n, '10.0.0.2', '172.30.0.10', 80, 0).ctx.tuple.dport, 8080);
+});
+
+t.test('through the pipeline: a pod reaches a ClusterIP on another node; the trace names the nft chains; a hairpin is masqueraded', async (t) => {
+  const leases = [
+    { node: 'worker', subnet: '10.244.1.0/24', publicIP: '172.18.0.3' },
+    { node: 'worker2', subnet: '10.244.2.0/24', publicIP: '172.18.0.4' },
+  ];
+  const pods: Record<string, { node: string; pod: string }> = {
+    '10.244.1.2': { node: 'worker', pod: 'default/client' },
+    '10.244.2.2': { node: 'worker2', pod: 'default/web' },
+    '10.244.1.3': { node: 'worker', pod: 'default/self' },
+  };
+  const nodes = new Map<string, NodeNetwork>();
+  for (const lease of leases) {
+    const net = new NodeNetwork(lease.node);
+    programFlannelNode(net, lease, leases, { backend: 'vxlan', underlayMtu: 1500, podMtu: 1450 });
+    nodes.set(lease.node, net);
+  }
+  const veths = new Map(Object.values(pods).map((p) => [p.pod, attachPod(nodes.get(p.node)!, p.pod, { cniVersion: '1.0.0' })]));
+  const resolve = (ip: string): Attachment | undefined => {
+    const pod = pods[ip];
+    if (pod) return { kind: 'pod', node: pod.node, pod: pod.pod, dev: veths.get(pod.pod)! };
+    const lease = leases.find((l) => l.publicIP === ip);
+    return lease ? { kind: 'host', node: lease.node } : undefined;
+  };
+  const input: ProxyInput = {
+    clusterCIDR: '10.244.0.0/16',
+    serviceCIDRs: ['10.96.0.0/12'],
+    nodeName: 'worker',
+    nodeIPs: ['172.18.0.3'],
+    services: [
+      makeService('default', 'web', { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
+      makeService('default', 'self', { clusterIP: '10.96.0.21', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
+    ],
+    endpointSlices: [makeSlice('default', 'web', ['10.244.2.2'], [{ name: 'http', port: 8080, protocol: 'TCP' }]), makeSlice('default', 'self', ['10.244.1.3'], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
+  };
+  createNftablesBackend(nodes.get('worker')!).sync(input);
+  const pipeline = new Pipeline({ nodes, resolve, rng: new SeededRng(1) });
+
+  const d = pipeline.decide({ kind: 'pod', node: 'worker', pod: 'default/client' }, { protocol: 'TCP', src: '10.244.1.2', sport: 40000, dst: '10.96.0.20', dport: 80 });
+  t.equal(d.verdict, 'ACCEPT');
+  t.match(d.destination, { kind: 'pod', pod: 'default/web', node: 'worker2' });
+  t.same({ src: d.tuple.src, dst: d.tuple.dst, dport: d.tuple.dport }, { src: '10.244.1.2', dst: '10.244.2.2', dport: 8080 }, 'DNATed, source kept (pod traffic is not masqueraded)');
+  const text = formatTrace(d);
+  t.match(text, /worker\s+PREROUTING ip kube-proxy nat-prerouting\s+jump services/);
+  t.match(text, /PREROUTING ip kube-proxy services\s+goto service-[A-Z0-9]{8}-default\/web\/tcp\/http ip daddr \. meta l4proto \. th dport vmap @service-ips @service-ips: 10\.96\.0\.20 \. tcp \. 80/);
+  t.match(text, /PREROUTING ip kube-proxy endpoint-[A-Z0-9]{8}-default\/web\/tcp\/http__10\.244\.2\.2\/8080 DNAT/);
+  t.match(text, /worker\s+vxlan\s+encap/);
+
+  const hairpin = pipeline.decide({ kind: 'pod', node: 'worker', pod: 'default/self' }, { protocol: 'TCP', src: '10.244.1.3', sport: 40001, dst: '10.96.0.21', dport: 80 });
+  t.equal(hairpin.verdict, 'ACCEPT');
+  t.match(hairpin.destination, { pod: 'default/self' });
+  t.equal(hairpin.tuple.src, '10.244.1.1', "a pod reaching itself through its Service is masqueraded to cni0's address");
+  t.match(formatTrace(hairpin), /POSTROUTING ip kube-proxy masquerading\s+MASQUERADE\s+masquerade fully-random 10\.244\.1\.3:40001 → 10\.244\.1\.3:8080 ⇒ 10\.244\.1\.1:40001/);
+  t.equal(hairpin.trace.filter((s) => s.chain === 'masquerading').length, 2, 'mark cleared, then masqueraded');
 });
