@@ -1233,13 +1233,38 @@ function canonicalCidr(text: string): string {
   return `${formatIP(ipFromValue(ip.family, (ip.value >> host) << host))}/${prefix}`;
 }
 
-function inCidr(ip: string, cidr: string): boolean {
-  const a = parseIP(ip);
+/** A `-s`/`-d` value, parsed once: IPv4 as 32-bit numbers (the hot path), IPv6 as BigInts. */
+type ParsedCidr = { family: 'IPv4'; net: number; mask: number } | { family: 'IPv6'; net: bigint; shift: bigint } | null;
+const cidrCache = new Map<string, ParsedCidr>();
+/** The last address tested: a flow's walk tests the same address against rule after rule. */
+let lastIp: { text: string; parsed: ReturnType<typeof parseIP> } | undefined;
+
+function parseCidrCached(cidr: string): ParsedCidr {
+  let c = cidrCache.get(cidr);
+  if (c !== undefined) return c;
   const [base, prefixText] = cidr.split('/');
   const b = parseIP(base!);
-  if (!a || !b || a.family !== b.family) return false;
-  const host = BigInt(familyBits(a.family) - Number(prefixText));
-  return a.value >> host === b.value >> host;
+  const prefix = Number(prefixText ?? (b ? familyBits(b.family) : 32));
+  if (!b) c = null;
+  else if (b.family === 'IPv4') {
+    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    c = { family: 'IPv4', net: (Number(b.value) & mask) >>> 0, mask };
+  } else {
+    const shift = BigInt(128 - prefix);
+    c = { family: 'IPv6', net: b.value >> shift, shift };
+  }
+  if (cidrCache.size >= 200_000) cidrCache.clear();
+  cidrCache.set(cidr, c);
+  return c;
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  if (lastIp?.text !== ip) lastIp = { text: ip, parsed: parseIP(ip) };
+  const a = lastIp.parsed;
+  const c = parseCidrCached(cidr);
+  if (!a || !c || a.family !== c.family) return false;
+  if (c.family === 'IPv4') return ((Number(a.value) & c.mask) >>> 0) === c.net;
+  return a.value >> c.shift === c.net;
 }
 
 /** iptables interface names: exact, or a prefix ending in `+`. */
