@@ -33,7 +33,8 @@
  * elements wrap as calculate_delim does (two addresses per line, one concatenation per line);
  * elements of timeout sets print `expires` with the remaining time. With counters on request, every
  * rule shows `counter packets N bytes 0` before its last statement. As in netfilter.ts, the pipeline
- * sees the first packet of each flow only, so packets count new flows and bytes stay 0.
+ * sees the first packet of each flow only, so packets count the new flows that matched the rule (a
+ * verdict-map rule: the flows its map had an element for) and bytes stay 0.
  *
  * Evaluation: each base chain is a HookHandler at its hook with its numeric priority (dstnat -100,
  * filter 0, srcnat 100; kube-proxy's filter chains at -110 run before iptables' nat tables).
@@ -62,6 +63,7 @@ import type { FlowContext, HookHandler, HookVerdict } from './pipeline.js';
 
 /** nft's hook names and the pipeline's hooks. */
 export const NFT_HOOKS = { prerouting: 'PREROUTING', input: 'INPUT', forward: 'FORWARD', output: 'OUTPUT', postrouting: 'POSTROUTING' } as const satisfies Record<string, Hook>;
+/** A hook name as nft spells it. */
 export type NftHook = keyof typeof NFT_HOOKS;
 
 /** Base chain types. */
