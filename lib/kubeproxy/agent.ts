@@ -176,6 +176,7 @@ export class KubeProxyAgent extends Controller {
       ...(zone ? { zone } : {}),
       nodeIPs,
       clusterCIDR: this.ctx.cluster.network.podSubnet,
+      serviceCIDRs: [this.ctx.cluster.network.serviceSubnet],
     };
   }
 
