@@ -61,10 +61,9 @@ import {
   kubeProxyInvalid,
   proxyState,
   serviceKey,
-  servicePortsOf,
-  endpointsByServicePort,
   usesClusterEndpoints,
   usesLocalEndpoints,
+  validInput,
   type EndpointInfo,
   type ProxyInput,
   type ServicePortInfo,
@@ -527,34 +526,6 @@ function writeServiceToEndpointRules(rules: LineBuffer, sp: ServicePortInfo, cha
 }
 
 // ---- the backend ------------------------------------------------------------------------------
-
-/**
- * Splits an input into what can be proxied and what cannot: a Service or EndpointSlice that
- * fails to compile is left out with its error (upstream logs and skips a bad object; the rest of
- * the node keeps working).
- */
-export function validInput(input: ProxyInput): { input: ProxyInput; errors: string[] } {
-  const errors: string[] = [];
-  const services = input.services.filter((svc) => {
-    try {
-      servicePortsOf(svc);
-      return true;
-    } catch (err) {
-      errors.push(err instanceof Error ? err.message : String(err));
-      return false;
-    }
-  });
-  const endpointSlices = input.endpointSlices.filter((slice) => {
-    try {
-      endpointsByServicePort([slice]);
-      return true;
-    } catch (err) {
-      errors.push(err instanceof Error ? err.message : String(err));
-      return false;
-    }
-  });
-  return { input: { ...input, services, endpointSlices }, errors };
-}
 
 /** kube-proxy's chains in a table (fixed ones and per-service ones). */
 function isKubeProxyChain(table: 'filter' | 'nat', chain: string): boolean {

@@ -42,8 +42,7 @@ import type { NodeNetwork } from '../dataplane/node.js';
 import type { TableName } from '../dataplane/netfilter.js';
 import { SCHEDULERS, type IpvsProtocol, type RealServer, type Scheduler, type VirtualServer, type VirtualServerSpec } from '../dataplane/ipvs.js';
 import { registerProxyMode, type BackendOptions, type ProxyBackend, type RulesFormat, type SyncStats } from './backend.js';
-import { kubeProxyInvalid, proxyState, type EndpointInfo, type ProxyInput, type ServicePortState } from './model.js';
-import { validInput } from './iptables.js';
+import { kubeProxyInvalid, proxyState, validInput, type EndpointInfo, type ProxyInput, type ServicePortState } from './model.js';
 
 /** The dummy interface Service addresses are bound to (proxier.go defaultDummyDevice). */
 export const DUMMY_DEVICE = 'kube-ipvs0';

@@ -365,6 +365,34 @@ export function categorizeEndpoints(endpoints: readonly EndpointInfo[], sp: Serv
   return result;
 }
 
+/**
+ * Splits an input into what can be proxied and what cannot: a Service or EndpointSlice that
+ * fails to compile is left out with its error (upstream logs and skips a bad object; the rest of
+ * the node keeps working).
+ */
+export function validInput(input: ProxyInput): { input: ProxyInput; errors: string[] } {
+  const errors: string[] = [];
+  const services = input.services.filter((svc) => {
+    try {
+      servicePortsOf(svc);
+      return true;
+    } catch (err) {
+      errors.push(err instanceof Error ? err.message : String(err));
+      return false;
+    }
+  });
+  const endpointSlices = input.endpointSlices.filter((slice) => {
+    try {
+      endpointsByServicePort([slice]);
+      return true;
+    } catch (err) {
+      errors.push(err instanceof Error ? err.message : String(err));
+      return false;
+    }
+  });
+  return { input: { ...input, services, endpointSlices }, errors };
+}
+
 /** Everything a proxier needs per service port: the port and its categorized endpoints. */
 export interface ServicePortState {
   port: ServicePortInfo;

@@ -42,9 +42,8 @@ import { PodnetError } from '../core/errors.js';
 import { parseCIDR, parseIP } from '../core/ipnet.js';
 import type { NodeNetwork } from '../dataplane/node.js';
 import { registerProxyMode, type BackendOptions, type ProxyBackend, type RulesFormat, type SyncStats } from './backend.js';
-import { externallyAccessible, kubeProxyInvalid, proxyState, serviceKey, usesClusterEndpoints, usesLocalEndpoints, type EndpointInfo, type ProxyInput, type ServicePortInfo } from './model.js';
+import { externallyAccessible, kubeProxyInvalid, proxyState, serviceKey, usesClusterEndpoints, usesLocalEndpoints, validInput, type EndpointInfo, type ProxyInput, type ServicePortInfo } from './model.js';
 import { base32 } from './naming.js';
-import { validInput } from './iptables.js';
 
 /** kube-proxy's table (family ip). */
 export const NFT_TABLE = 'kube-proxy';
