@@ -94,6 +94,8 @@ export class KubeProxyAgent extends Controller {
   #zone: string | undefined;
   /** What kube-proxy reads of each Service (spec, status), to ignore metadata-only writes. */
   #seen = new Map<string, string>();
+  /** What kube-proxy reads of each EndpointSlice, by slice key. */
+  #seenSlices = new Map<string, SliceInfo>();
   readonly #dataplane: Dataplane | undefined;
   /** Health-check node port servers per Service key (pkg/proxy/healthcheck/service_health.go). */
   readonly #health = new Map<string, HealthServer>();
@@ -138,8 +140,17 @@ export class KubeProxyAgent extends Controller {
       return this.#noteChange(key);
     });
     this.watch(ENDPOINT_SLICE, (e) => {
-      const svc = e.object.metadata.labels?.[WellKnown.serviceName];
-      return svc ? this.#noteChange(`${e.object.metadata.namespace}/${svc}`) : undefined;
+      // As EndpointSliceCache.esInfoChanged: only the endpoints and ports matter, so a write that
+      // changes nothing else (the labels the controller copies from its Service) is no change.
+      const key = keyOfEvent(e);
+      const before = this.#seenSlices.get(key);
+      const after = e.type === 'DELETED' ? undefined : sliceInfo(e.object as EndpointSlice);
+      if (after === undefined) this.#seenSlices.delete(key);
+      else this.#seenSlices.set(key, after);
+      if (before?.info === after?.info) return undefined;
+      const keys = new Set([before?.service, after?.service].filter((k): k is string => !!k));
+      for (const k of keys) this.#noteChange(k);
+      return keys.size ? 'sync' : undefined;
     });
     // The node's zone decides which topology hints apply: a label change resyncs everything.
     this.watch(NODE, (e: WatchEvent) => {
@@ -300,8 +311,24 @@ export class KubeProxyAgent extends Controller {
 /** service_health.go hcHandler: the JSON body, dedented and trimmed as upstream prints it. */
 function serviceHealth(res: http.ServerResponse, namespace: string, name: string, endpoints: number): void {
   const body = ['{', '\t"service": {', `\t\t"namespace": ${JSON.stringify(namespace)},`, `\t\t"name": ${JSON.stringify(name)}`, '\t},', `\t"localEndpoints": ${endpoints},`, '\t"serviceProxyHealthy": true', '}'].join('\n');
-  res.writeHead(endpoints > 0 ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body) });
+  // X-Load-Balancing-Endpoint-Weight: the same count, for weighted load balancers (kubernetes#118999, v1.28).
+  res.writeHead(endpoints > 0 ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'X-Load-Balancing-Endpoint-Weight': String(endpoints), 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+interface SliceInfo {
+  /** The Service (`ns/name`) the slice belongs to. */
+  service: string | undefined;
+  /** Its address type, ports and endpoints, in a canonical order (endpointSliceInfo). */
+  info: string;
+}
+
+/** What kube-proxy reads of a slice (endpointslicecache.go newEndpointSliceInfo: ports and endpoints, sorted). */
+function sliceInfo(slice: EndpointSlice): SliceInfo {
+  const name = slice.metadata.labels?.[WellKnown.serviceName];
+  const ports = (slice.ports ?? []).map(canonicalJson).sort();
+  const endpoints = (slice.endpoints ?? []).map(canonicalJson).sort();
+  return { service: name ? `${slice.metadata.namespace}/${name}` : undefined, info: canonicalJson({ service: name, addressType: slice.addressType, ports, endpoints }) };
 }
 
 /** `ip:port` → [ip, port]. */
