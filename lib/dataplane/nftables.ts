@@ -506,16 +506,9 @@ class Tokens {
 
 // ---- parsed commands -----------------------------------------------------------------------
 
-interface SetSpec {
-  keyTypes?: NftType[];
-  map?: boolean;
+/** A set's properties as written; flags and elements are checked when the command runs. */
+interface SetSpec extends Partial<Pick<NftSet, 'keyTypes' | 'map' | 'timeout' | 'gcInterval' | 'size' | 'policy' | 'autoMerge' | 'comment'>> {
   flags: string[];
-  timeout?: number;
-  gcInterval?: number;
-  size?: number;
-  policy?: 'performance' | 'memory';
-  autoMerge?: boolean;
-  comment?: string;
   elements?: ParsedElement[];
 }
 
@@ -623,8 +616,11 @@ function parsePriority(ts: Tokens, hook: NftHook): number {
   return std.value + offset;
 }
 
-function parseChainBody(ts: Tokens): ChainSpec {
-  const spec: ChainSpec = { rules: [] };
+/**
+ * Reads a braced block `{ ITEM … }` whose items are separated by newlines or `;`, calling `item`
+ * at the first token of each; an error inside an item names that item's line.
+ */
+function parseBlock(ts: Tokens, item: (first: Token) => void): void {
   ts.expect('{');
   for (;;) {
     ts.skipSeparators();
@@ -632,35 +628,42 @@ function parseChainBody(ts: Tokens): ChainSpec {
     if (!t) throw nftError('syntax error: missing "}"');
     if (t.t === '}' && !t.quoted) {
       ts.next();
-      return spec;
+      return;
     }
-    const line = t.line;
     try {
-      if (t.t === 'type' && !t.quoted) {
-        ts.next();
-        const type = ts.word('a chain type');
-        if (type !== 'filter' && type !== 'nat' && type !== 'route') throw nftError(`unknown chain type "${type}" (filter, nat, route)`);
-        ts.expect('hook');
-        const hook = ts.word('a hook');
-        if (!(hook in NFT_HOOKS)) throw nftError(`unknown hook "${hook}" (${Object.keys(NFT_HOOKS).join(', ')})`);
-        if (ts.peek()?.t === 'device') throw nftError('netdev/ingress device chains are not modelled');
-        ts.expect('priority');
-        spec.base = { type, hook: hook as NftHook, priority: parsePriority(ts, hook as NftHook) };
-      } else if (t.t === 'policy' && !t.quoted) {
-        ts.next();
-        const p = ts.word('a policy');
-        if (p !== 'accept' && p !== 'drop') throw nftError(`bad chain policy "${p}" (accept, drop)`);
-        spec.policy = p;
-      } else if (t.t === 'comment' && !t.quoted) {
-        ts.next();
-        spec.comment = checkComment(ts.string('a comment'));
-      } else {
-        spec.rules.push({ line, toks: ruleTokens(ts) });
-      }
+      item(t);
     } catch (err) {
-      throw atLine(err, line);
+      throw atLine(err, t.line);
     }
   }
+}
+
+function parseChainBody(ts: Tokens): ChainSpec {
+  const spec: ChainSpec = { rules: [] };
+  parseBlock(ts, (t) => {
+    if (t.t === 'type' && !t.quoted) {
+      ts.next();
+      const type = ts.word('a chain type');
+      if (type !== 'filter' && type !== 'nat' && type !== 'route') throw nftError(`unknown chain type "${type}" (filter, nat, route)`);
+      ts.expect('hook');
+      const hook = ts.word('a hook');
+      if (!(hook in NFT_HOOKS)) throw nftError(`unknown hook "${hook}" (${Object.keys(NFT_HOOKS).join(', ')})`);
+      if (ts.peek()?.t === 'device') throw nftError('netdev/ingress device chains are not modelled');
+      ts.expect('priority');
+      spec.base = { type, hook: hook as NftHook, priority: parsePriority(ts, hook as NftHook) };
+    } else if (t.t === 'policy' && !t.quoted) {
+      ts.next();
+      const p = ts.word('a policy');
+      if (p !== 'accept' && p !== 'drop') throw nftError(`bad chain policy "${p}" (accept, drop)`);
+      spec.policy = p;
+    } else if (t.t === 'comment' && !t.quoted) {
+      ts.next();
+      spec.comment = checkComment(ts.string('a comment'));
+    } else {
+      spec.rules.push({ line: t.line, toks: ruleTokens(ts) });
+    }
+  });
+  return spec;
 }
 
 function parseTypeList(ts: Tokens): { keyTypes: NftType[]; map: boolean } {
@@ -682,69 +685,57 @@ function parseTypeList(ts: Tokens): { keyTypes: NftType[]; map: boolean } {
 
 function parseSetBody(ts: Tokens): SetSpec {
   const spec: SetSpec = { flags: [] };
-  ts.expect('{');
-  for (;;) {
-    ts.skipSeparators();
-    const t = ts.peek();
-    if (!t) throw nftError('syntax error: missing "}"');
-    if (t.t === '}' && !t.quoted) {
-      ts.next();
-      return spec;
-    }
-    const line = t.line;
-    try {
-      const w = ts.word('a set property');
-      switch (w) {
-        case 'type': {
-          const { keyTypes, map } = parseTypeList(ts);
-          spec.keyTypes = keyTypes;
-          spec.map = map;
-          break;
-        }
-        case 'typeof':
-          throw nftError('"typeof" set declarations are not modelled (use "type")');
-        case 'flags':
-          do {
-            const f = ts.word('a set flag');
-            if (!['constant', 'dynamic', 'interval', 'timeout'].includes(f)) throw nftError(`unknown set flag "${f}" (constant, dynamic, interval, timeout)`);
-            spec.flags.push(f);
-          } while (ts.accept(','));
-          break;
-        case 'timeout':
-          spec.timeout = parseTime(ts.word('a timeout'));
-          break;
-        case 'gc-interval':
-          spec.gcInterval = parseTime(ts.word('a gc-interval'));
-          break;
-        case 'size': {
-          const n = ts.word('a size');
-          if (!/^\d+$/.test(n)) throw nftError(`bad set size "${n}"`);
-          spec.size = Number(n);
-          break;
-        }
-        case 'policy': {
-          const p = ts.word('a set policy');
-          if (p !== 'performance' && p !== 'memory') throw nftError(`bad set policy "${p}" (performance, memory)`);
-          spec.policy = p;
-          break;
-        }
-        case 'auto-merge':
-          spec.autoMerge = true;
-          break;
-        case 'comment':
-          spec.comment = checkComment(ts.string('a comment'));
-          break;
-        case 'elements':
-          ts.expect('=');
-          spec.elements = parseElements(ts);
-          break;
-        default:
-          throw nftError(`unknown set property "${w}"`);
+  parseBlock(ts, () => {
+    const w = ts.word('a set property');
+    switch (w) {
+      case 'type': {
+        const { keyTypes, map } = parseTypeList(ts);
+        spec.keyTypes = keyTypes;
+        spec.map = map;
+        break;
       }
-    } catch (err) {
-      throw atLine(err, line);
+      case 'typeof':
+        throw nftError('"typeof" set declarations are not modelled (use "type")');
+      case 'flags':
+        do {
+          const f = ts.word('a set flag');
+          if (!['constant', 'dynamic', 'interval', 'timeout'].includes(f)) throw nftError(`unknown set flag "${f}" (constant, dynamic, interval, timeout)`);
+          spec.flags.push(f);
+        } while (ts.accept(','));
+        break;
+      case 'timeout':
+        spec.timeout = parseTime(ts.word('a timeout'));
+        break;
+      case 'gc-interval':
+        spec.gcInterval = parseTime(ts.word('a gc-interval'));
+        break;
+      case 'size': {
+        const n = ts.word('a size');
+        if (!/^\d+$/.test(n)) throw nftError(`bad set size "${n}"`);
+        spec.size = Number(n);
+        break;
+      }
+      case 'policy': {
+        const p = ts.word('a set policy');
+        if (p !== 'performance' && p !== 'memory') throw nftError(`bad set policy "${p}" (performance, memory)`);
+        spec.policy = p;
+        break;
+      }
+      case 'auto-merge':
+        spec.autoMerge = true;
+        break;
+      case 'comment':
+        spec.comment = checkComment(ts.string('a comment'));
+        break;
+      case 'elements':
+        ts.expect('=');
+        spec.elements = parseElements(ts);
+        break;
+      default:
+        throw nftError(`unknown set property "${w}"`);
     }
-  }
+  });
+  return spec;
 }
 
 /** Reads `{ KEY [timeout T] [expires T] [comment "c"] [: VERDICT], … }`. */
@@ -883,42 +874,29 @@ function parseTableBlock(ts: Tokens, out: Command[], line: number, op: 'add' | '
   const cmd: Extract<Command, { obj: 'table'; op: 'add' | 'create' }> = { line, op, obj: 'table', table };
   out.push(cmd);
   if (ts.peek()?.t !== '{') return;
-  ts.next();
   const chains: { line: number; name: string; spec: ChainSpec }[] = [];
   const sets: Extract<Command, { obj: 'set' }>[] = [];
   const rules: Command[] = [];
-  for (;;) {
-    ts.skipSeparators();
-    const t = ts.peek();
-    if (!t) throw nftError('syntax error: missing "}"');
-    if (t.t === '}' && !t.quoted) {
-      ts.next();
-      break;
-    }
-    const at = t.line;
-    try {
-      const w = ts.word('a table item (chain, set, map, comment, flags)');
-      if (w === 'comment') cmd.comment = checkComment(ts.string('a comment'));
-      else if (w === 'flags') {
-        cmd.flags = [];
-        do {
-          const f = ts.word('a table flag');
-          if (f !== 'dormant') throw nftError(`unknown table flag "${f}" (dormant)`);
-          cmd.flags.push(f);
-        } while (ts.accept(','));
-      } else if (w === 'chain') {
-        const name = checkName(ts.word('a chain name'), 'chain');
-        const spec = parseChainBody(ts);
-        chains.push({ line: at, name, spec });
-        for (const r of spec.rules) rules.push({ line: r.line, op: 'add', obj: 'rule', table, chain: name, toks: r.toks });
-      } else if (w === 'set' || w === 'map') {
-        const name = checkName(ts.word(`a ${w} name`), w);
-        sets.push({ line: at, op: 'add', obj: 'set', table, name, spec: parseSetBody(ts), map: w === 'map' });
-      } else throw nftError(`unknown table item "${w}"`);
-    } catch (err) {
-      throw atLine(err, at);
-    }
-  }
+  parseBlock(ts, ({ line: at }) => {
+    const w = ts.word('a table item (chain, set, map, comment, flags)');
+    if (w === 'comment') cmd.comment = checkComment(ts.string('a comment'));
+    else if (w === 'flags') {
+      cmd.flags = [];
+      do {
+        const f = ts.word('a table flag');
+        if (f !== 'dormant') throw nftError(`unknown table flag "${f}" (dormant)`);
+        cmd.flags.push(f);
+      } while (ts.accept(','));
+    } else if (w === 'chain') {
+      const name = checkName(ts.word('a chain name'), 'chain');
+      const spec = parseChainBody(ts);
+      chains.push({ line: at, name, spec });
+      for (const r of spec.rules) rules.push({ line: r.line, op: 'add', obj: 'rule', table, chain: name, toks: r.toks });
+    } else if (w === 'set' || w === 'map') {
+      const name = checkName(ts.word(`a ${w} name`), w);
+      sets.push({ line: at, op: 'add', obj: 'set', table, name, spec: parseSetBody(ts), map: w === 'map' });
+    } else throw nftError(`unknown table item "${w}"`);
+  });
   // nft adds a table block's chains, then its sets (with their elements), then the rules.
   for (const c of chains) out.push({ line: c.line, op: 'add', obj: 'chain', table, name: c.name, spec: { ...c.spec, rules: [] } });
   out.push(...sets, ...rules);
@@ -1693,7 +1671,7 @@ export class Nftables {
 
   #run(cmd: Command): void {
     if (cmd.obj === 'ruleset') {
-      for (const name of [...this.#tables.keys()]) this.#deleteTable(name);
+      for (const name of [...this.#tables.keys()]) this.#deleteKeepingOrder(this.#tables, name);
       return;
     }
     if (cmd.obj === 'table') {
@@ -1722,7 +1700,7 @@ export class Nftables {
       if (cmd.op === 'flush') {
         for (const c of existing.chains.values()) this.#flushChain(existing, c);
         for (const s of existing.sets.values()) this.#flushSet(existing, s);
-      } else this.#deleteTable(cmd.table);
+      } else this.#deleteKeepingOrder(this.#tables, cmd.table);
       return;
     }
     const t = this.#table(cmd.table);
@@ -1738,13 +1716,13 @@ export class Nftables {
     }
   }
 
-  #deleteTable(name: string): void {
-    const t = this.#tables.get(name)!;
-    const order = [...this.#tables.entries()];
-    this.#tables.delete(name);
+  /** Deletes `key` from `map`; a rollback puts it back where it stood (nft lists in insertion order). */
+  #deleteKeepingOrder<V>(map: Map<string, V>, key: string): void {
+    const order = [...map.entries()];
+    map.delete(key);
     this.#record(() => {
-      this.#tables.clear();
-      for (const [k, v] of order) this.#tables.set(k, v);
+      map.clear();
+      for (const [k, v] of order) map.set(k, v);
     });
   }
 
@@ -1794,12 +1772,7 @@ export class Nftables {
     const users = this.#referrers(t, `c:${cmd.name}`);
     if (users.length) throw nftError(`Device or resource busy: chain ${cmd.name} is still referenced (by ${users.map(nodeName).join(', ')})`);
     this.#flushChain(t, existing);
-    const order = [...t.chains.entries()];
-    t.chains.delete(cmd.name);
-    this.#record(() => {
-      t.chains.clear();
-      for (const [k, v] of order) t.chains.set(k, v);
-    });
+    this.#deleteKeepingOrder(t.chains, cmd.name);
   }
 
   #flushChain(t: NftTable, chain: NftChain): void {
@@ -1906,12 +1879,7 @@ export class Nftables {
     const users = this.#referrers(t, `s:${cmd.name}`);
     if (users.length) throw nftError(`Device or resource busy: ${kind} ${cmd.name} is still used (by ${users.map(nodeName).join(', ')})`);
     this.#flushSet(t, existing);
-    const order = [...t.sets.entries()];
-    t.sets.delete(cmd.name);
-    this.#record(() => {
-      t.sets.clear();
-      for (const [k, v] of order) t.sets.set(k, v);
-    });
+    this.#deleteKeepingOrder(t.sets, cmd.name);
   }
 
   #flushSet(t: NftTable, set: NftSet): void {
