@@ -75,6 +75,8 @@ export class HostAccessController extends Controller {
   readonly #mappers = new Map<string, PortMapper>();
   /** Listeners per Service key, by virtual. */
   readonly #listeners = new Map<string, Map<string, Listener>>();
+  /** Listeners being opened per Service key (`virtual@node`), so a reconcile meanwhile does not open them twice. */
+  readonly #opening = new Map<string, Set<string>>();
 
   constructor(options: HostAccessOptions) {
     super();
@@ -115,18 +117,26 @@ export class HostAccessController extends Controller {
       current.delete(k);
       this.#close(l);
     }
-    const opening = wanted.filter((w) => !current.has(`${w.virtual}@${w.node}`));
+    const pending = this.#opening.get(key) ?? new Set<string>();
+    const opening = wanted.filter((w) => !current.has(`${w.virtual}@${w.node}`) && !pending.has(`${w.virtual}@${w.node}`));
     if (current.size) this.#listeners.set(key, current);
     else this.#listeners.delete(key);
     if (!opening.length) {
       if (svc) this.#publish(svc, key);
       return;
     }
+    for (const w of opening) pending.add(`${w.virtual}@${w.node}`);
+    this.#opening.set(key, pending);
     this.trackAsync(
       key,
-      Promise.all(opening.map((w) => this.#open(w, key))).then(() => {
-        const now = this.ctx.store.get(SERVICE, namespace, name) as Service | undefined;
-        if (now) this.#publish(now, key);
+      Promise.allSettled(opening.map((w) => this.#open(w, key))).then((results) => {
+        for (const w of opening) pending.delete(`${w.virtual}@${w.node}`);
+        if (!pending.size && this.#opening.get(key) === pending) this.#opening.delete(key);
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason; // retried after back-off
+        // The Service may have changed (or gone) while they opened: look again, which also
+        // closes what is no longer wanted and publishes the annotation.
+        if (this.#state === 'running') this.enqueue(key);
       }),
     );
   }
