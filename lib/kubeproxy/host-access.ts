@@ -99,10 +99,23 @@ export class HostAccessController extends Controller {
     for (const key of this.#listeners.keys()) this.enqueue(key);
   }
 
-  /** What the host can reach for one Service (or all), in a stable order. */
+  /**
+   * What the host can reach for one Service (or all), in a stable order: per Service, node by
+   * node (NodePorts, then the health check), then the load-balancer IPs — not the order in which
+   * listeners happened to finish opening.
+   */
   entries(serviceKey?: string): HostAccessEntry[] {
     const keys = serviceKey ? [serviceKey] : [...this.#listeners.keys()].sort();
-    return keys.flatMap((k) => [...(this.#listeners.get(k)?.values() ?? [])].map((l) => l.entry));
+    const nodes = new Map(this.ctx.cluster.nodes.map((n, i) => [n.name, i]));
+    const rank = (e: HostAccessEntry) => (e.kind === 'LoadBalancer' ? [1, 0, 0] : [0, nodes.get(e.node) ?? 0, e.kind === 'HealthCheckNodePort' ? 1 : 0]);
+    const order = (a: HostAccessEntry, b: HostAccessEntry) => {
+      const [ra, rb] = [rank(a), rank(b)];
+      for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return ra[i]! - rb[i]!;
+      const [ia, pa] = splitVirtual(a.virtual);
+      const [ib, pb] = splitVirtual(b.virtual);
+      return ia < ib ? -1 : ia > ib ? 1 : pa - pb;
+    };
+    return keys.flatMap((k) => [...(this.#listeners.get(k)?.values() ?? [])].map((l) => l.entry).sort(order));
   }
 
   protected reconcile(key: string): void {
@@ -235,4 +248,11 @@ export class HostAccessController extends Controller {
     for (const set of this.#listeners.values()) for (const l of set.values()) this.#close(l);
     this.#listeners.clear();
   }
+}
+
+/** `ip:port/TCP` → [ip, port]. */
+function splitVirtual(virtual: string): [string, number] {
+  const slash = virtual.lastIndexOf('/');
+  const colon = virtual.lastIndexOf(':', slash);
+  return [virtual.slice(0, colon), Number(virtual.slice(colon + 1, slash))];
 }

@@ -27,6 +27,7 @@ import { KubeProxyAgent, KUBE_PROXY_SYNC_CHANNEL, SYNC_HISTORY, type SyncRecord 
 import { createBackend, registerProxyMode, type ProxyMode } from '../../lib/kubeproxy/backend.js';
 import '../../lib/kubeproxy/modes.js';
 import type { KubeObject } from '../../lib/api/meta.js';
+import type { ClusterSpec } from '../../lib/api/cluster.js';
 import type { Pod, Service } from '../../lib/api/types.js';
 
 const SERVICE = requireKind('v1', 'Service');
@@ -132,9 +133,11 @@ t.test('a metadata-only write does not sync; a node zone label change forces a f
   t.equal(sliceTier(), 'front', 'the slice was rewritten with the label');
   t.same(since(proxy.history, last), [], 'a label on the Service (and so on its slice): no sync');
 
-  // The kubelet's heartbeat rewrites the Node's status; that is no topology change either.
-  clock.advance(60_000);
+  // The kubelet posts the Node's status again after 5 minutes; that is no topology change either.
+  const version = cluster.get('nodes', 'worker')!.metadata.resourceVersion;
+  clock.advance(300_000);
   await cluster.settle();
+  t.not(cluster.get('nodes', 'worker')!.metadata.resourceVersion, version, 'the Node was written');
   cluster.store.patch(NODE, undefined, 'worker', 'merge', { metadata: { labels: { 'example.com/rack': 'r1' } } });
   await cluster.settle();
   t.same(since(proxy.history, last), [], 'a Node status update and a non-topology label: no sync');
@@ -174,7 +177,7 @@ async function flakyAgent(t: Test, cluster: Cluster) {
   flaky.fail = false;
   flaky.calls = [];
   const manager = new ControllerManager({ store: cluster.store, clock: cluster.clock, rng: cluster.store.rng, cluster: cluster.spec, recorder: cluster.recorder });
-  const agent = new KubeProxyAgent('worker', { network: new NodeNetwork('worker', new Conntrack(cluster.clock)), mode: FLAKY as never });
+  const agent = new KubeProxyAgent('worker', { network: new NodeNetwork('worker', new Conntrack(cluster.clock)), mode: FLAKY as ClusterSpec['kubeProxy']['mode'] });
   manager.add(agent);
   t.teardown(() => manager.stop());
   await manager.whenIdle();

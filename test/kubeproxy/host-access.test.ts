@@ -164,24 +164,38 @@ t.test('NodePort and LoadBalancer Services get listeners and the annotation; del
 });
 
 t.test('a stopped node’s NodePorts close and leave the annotation; started again, they come back', async (t) => {
-  const { cluster } = await start(t, [...WEB, service('np', { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] })]);
-  const worker2 = cluster.spec.nodes.find((n) => n.name === 'worker2')!;
-  const key = `${worker2.address}:30080/TCP`;
-  const before = cluster.hostAccess('default/np').find((e) => e.node === 'worker2')!;
-  t.ok(before, 'worker2 has a NodePort listener');
+  // The node stopped runs no endpoint, so every other listener must keep answering.
+  const { cluster } = await start(t, [
+    ...WEB,
+    service('np', { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] }),
+    service('lb', { type: 'LoadBalancer', selector: { app: 'web' } }),
+  ]);
+  const stopped = cluster.spec.nodes.find((n) => n.name === 'control-plane')!;
+  const key = `${stopped.address}:30080/TCP`;
+  const before = cluster.hostAccess('default/np').find((e) => e.node === stopped.name)!;
+  const vip = (cluster.get('services', 'lb', 'default') as Service).status!.loadBalancer!.ingress![0]!.ip!;
+  const announcer = () => cluster.hostAccess('default/lb').find((e) => e.kind === 'LoadBalancer');
+  t.ok(before, `${stopped.name} has a NodePort listener`);
+  t.equal(announcer()?.node, stopped.name, `and announces ${vip} (the first node)`);
 
-  await cluster.stopNode('worker2');
-  t.same(cluster.hostAccess('default/np').map((e) => e.node), ['control-plane', 'worker'], 'the listeners of the nodes still up');
+  await cluster.stopNode(stopped.name);
+  t.same(cluster.hostAccess('default/np').map((e) => e.node), ['worker', 'worker2'], 'the listeners of the nodes still up');
   t.notOk(key in annotation(cluster, 'np')!, `${key} left the annotation`);
   t.same(annotation(cluster, 'np'), mapOf(cluster.hostAccess('default/np')));
   t.ok(await refused(before.real), `${before.real} is closed`);
+  for (const e of cluster.hostAccess('default/np')) t.equal((await get(e.real, '/hostname')).status, 200, `${e.virtual} still answers`);
+  t.equal(announcer()?.node, 'worker', `${vip} is announced by the next node up`);
+  t.same(annotation(cluster, 'lb'), mapOf(cluster.hostAccess('default/lb')));
+  t.equal((await get(announcer()!.real, '/hostname')).status, 200, 'and answers through it');
 
-  await cluster.startNode('worker2');
+  await cluster.startNode(stopped.name);
   t.same(cluster.hostAccess('default/np').map((e) => e.node), NODES, 'every node listens again');
   t.ok(key in annotation(cluster, 'np')!, `${key} is back in the annotation`);
   t.same(annotation(cluster, 'np'), mapOf(cluster.hostAccess('default/np')));
-  const again = cluster.hostAccess('default/np').find((e) => e.node === 'worker2')!;
-  t.equal((await get(again.real, '/hostname')).status, 200, 'and answers through worker2');
+  t.same(Object.keys(annotation(cluster, 'np')!), cluster.spec.nodes.map((n) => `${n.address}:30080/TCP`), 'in node order, as on a fresh start (not the order listeners reopened in)');
+  const again = cluster.hostAccess('default/np').find((e) => e.node === stopped.name)!;
+  t.equal((await get(again.real, '/hostname')).status, 200, `and answers through ${stopped.name}`);
+  t.equal(announcer()?.node, stopped.name, `${vip} is announced by the first node again`);
 });
 
 t.test('externalTrafficPolicy Local: the LB IP is announced by a node with a ready local endpoint', async (t) => {
