@@ -154,6 +154,29 @@ t.test('a metadata-only write does not sync; a node zone label change forces a f
   t.match(since(proxy.history, after), [{ full: false, services: ['default/extra'] }], 'and the next change is partial again');
 });
 
+t.test('a stopped node runs no kube-proxy; started again, its new kube-proxy begins with a full sync', async (t) => {
+  const { cluster } = await start(t, [service('web')]);
+  const old = cluster.kubeProxy('worker2')!;
+  cluster.apply([service('extra')]);
+  await cluster.settle();
+  t.ok(old.history.length >= 2, 'it had synced more than once');
+
+  await cluster.stopNode('worker2');
+  t.equal(cluster.kubeProxy('worker2'), undefined, 'no kube-proxy while the node is down');
+  t.equal(cluster.nodeTable('worker2', 'kube-proxy'), 'kube-proxy on worker2 is not running (node stopped)\n');
+  const seq = old.history.at(-1)!.seq;
+  cluster.apply([service('while-down')]);
+  await cluster.settle();
+  t.equal(old.history.at(-1)!.seq, seq, 'the stopped agent no longer syncs');
+
+  await cluster.startNode('worker2');
+  const fresh = cluster.kubeProxy('worker2')!;
+  t.not(fresh, old, 'a new kube-proxy');
+  t.match(fresh.history, [{ seq: 1, full: true, services: [] }], 'whose first sync is full');
+  t.match(fresh.render(), /default\/while-down:http has no endpoints/, 'and includes what changed while the node was down');
+  t.match(cluster.nodeTable('worker2', 'kube-proxy'), /^1\s+iptables\s+full\s/m);
+});
+
 /** A backend that records what it is asked and fails on demand, over the real iptables backend. */
 const FLAKY = 'podnet-test-flaky' as ProxyMode;
 const flaky = { fail: false, calls: [] as (string[] | undefined)[] };
