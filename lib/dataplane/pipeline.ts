@@ -152,7 +152,14 @@ export class Pipeline {
       const entry = tracked.entry;
       const natted = { protocol: entry.reply.protocol, src: entry.reply.dst, sport: entry.reply.dport, dst: entry.reply.src, dport: entry.reply.sport };
       const destination = this.#o.resolve(natted.dst);
-      const pinned = destination && (destination.kind === 'pod' || destination.node === node.name || !this.#o.isDown?.(destination.node));
+      if (!destination) {
+        // The endpoint is gone but the entry is not (kube-proxy deletes it at its next sync):
+        // the kernel keeps sending there, and the datagrams are lost.
+        hops.push(node.name);
+        trace.push({ node: node.name, stage: 'conntrack', action: 'DROP', detail: `follows ${fmt(entry.original)} ⇒ ${fmt(natted)}, but nothing holds ${natted.dst} any more` });
+        return done('DROP', `stale conntrack entry to ${natted.dst}`);
+      }
+      const pinned = destination.kind === 'pod' || destination.node === node.name || !this.#o.isDown?.(destination.node);
       if (pinned) {
         node.conntrack.touch(entry, 'original');
         state.tuple = natted;
