@@ -7,12 +7,11 @@
 // Every expected sequence below was worked out by hand from the kernel functions named.
 import t from 'tap';
 import { Ipvs, shBucket, type VirtualServer } from '../../lib/dataplane/ipvs.js';
-import { NodeNetwork } from '../../lib/dataplane/node.js';
-import { Pipeline, formatTrace, type Attachment } from '../../lib/dataplane/pipeline.js';
+import { formatTrace } from '../../lib/dataplane/pipeline.js';
 import type { FlowTuple } from '../../lib/dataplane/conntrack.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { PodnetError } from '../../lib/core/errors.js';
-import { attachPod, programFlannelNode } from '../../plugins/flannel/daemon.js';
+import { WORKER_LEASES, flannelCluster } from '../kubeproxy/fixtures.js';
 
 let sport = 40000;
 const tcp = (src: string, dst = '10.96.0.10', dport = 80): FlowTuple => ({ protocol: 'TCP', src, sport: sport++, dst, dport });
@@ -216,32 +215,17 @@ t.test('ipvsadm -Ln and -Ln --stats, as ipvsadm prints them', async (t) => {
 // real server on each node: the flow walks PREROUTING → route local → INPUT (IPVS DNAT, NF_STOLEN)
 // → route → POSTROUTING → delivered (locally over cni0, or over the VXLAN to the other node).
 function cluster() {
-  const leases = [
-    { node: 'worker', subnet: '10.244.1.0/24', publicIP: '172.18.0.3' },
-    { node: 'worker2', subnet: '10.244.2.0/24', publicIP: '172.18.0.4' },
-  ];
-  const pods: Record<string, { node: string; pod: string }> = {
-    '10.244.1.2': { node: 'worker', pod: 'default/client' },
-    '10.244.1.5': { node: 'worker', pod: 'default/web-a' },
-    '10.244.2.5': { node: 'worker2', pod: 'default/web-b' },
-  };
-  const nodes = new Map<string, NodeNetwork>();
-  const veths = new Map<string, string>();
-  for (const lease of leases) {
-    const net = new NodeNetwork(lease.node);
-    programFlannelNode(net, lease, leases, { backend: 'vxlan', underlayMtu: 1500, podMtu: 1450 });
-    nodes.set(lease.node, net);
-  }
-  for (const p of Object.values(pods)) veths.set(p.pod, attachPod(nodes.get(p.node)!, p.pod, { cniVersion: '1.0.0' }));
-  const resolve = (ip: string): Attachment | undefined => {
-    const pod = pods[ip];
-    if (pod) return { kind: 'pod', node: pod.node, pod: pod.pod, dev: veths.get(pod.pod)! };
-    const lease = leases.find((l) => l.publicIP === ip);
-    return lease ? { kind: 'host', node: lease.node } : undefined;
-  };
+  const { nodes, pipeline } = flannelCluster({
+    leases: WORKER_LEASES,
+    pods: {
+      '10.244.1.2': { node: 'worker', pod: 'default/client' },
+      '10.244.1.5': { node: 'worker', pod: 'default/web-a' },
+      '10.244.2.5': { node: 'worker2', pod: 'default/web-b' },
+    },
+  });
   const worker = nodes.get('worker')!;
   worker.addInterface({ name: 'kube-ipvs0', kind: 'dummy', mtu: 1500, addresses: ['10.96.0.10/32'], up: false });
-  return { nodes, worker, pipeline: new Pipeline({ nodes, resolve }) };
+  return { nodes, worker, pipeline };
 }
 
 t.test('pipeline: a pod flow to a VIP on kube-ipvs0 is DNATed at INPUT and sent on from the node', async (t) => {

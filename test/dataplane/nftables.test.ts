@@ -9,14 +9,13 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Nftables, formatPriority, formatTime, parseTime } from '../../lib/dataplane/nftables.js';
-import { NodeNetwork } from '../../lib/dataplane/node.js';
-import { Conntrack } from '../../lib/dataplane/conntrack.js';
-import type { FlowContext, TraceStep } from '../../lib/dataplane/pipeline.js';
+import type { NodeNetwork } from '../../lib/dataplane/node.js';
 import type { Hook } from '../../lib/dataplane/hooks.js';
 import type { FlowTuple } from '../../lib/dataplane/conntrack.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SeededRng } from '../../lib/core/rng.js';
 import { PodnetError } from '../../lib/core/errors.js';
+import { hostNode, newFlow, runHooks } from '../kubeproxy/fixtures.js';
 
 /** Input of the listing vector below. */
 const VECTOR_INPUT = `add table ip t { comment "vector" ; }
@@ -131,28 +130,11 @@ const VECTOR_LISTING = `table ip t {
 
 const TUPLE: FlowTuple = { protocol: 'TCP', src: '10.244.1.2', sport: 40000, dst: '10.96.0.10', dport: 53 };
 
-/** A flow context on a node with eth0 172.18.0.3/16. */
-function context(node: NodeNetwork, hook: Hook, tuple: FlowTuple = TUPLE, over: Partial<FlowContext> = {}): { ctx: FlowContext; steps: Omit<TraceStep, 'node' | 'stage'>[] } {
-  const steps: Omit<TraceStep, 'node' | 'stage'>[] = [];
-  const ctx: FlowContext = { node, hook, tuple: { ...tuple }, original: { ...tuple }, mark: 0, trace: (s) => void steps.push(s), ...over };
-  return { ctx, steps };
-}
+/** A flow context at a hook (the test tuple unless given); a seed gives it a seeded rng. */
+const context = (node: NodeNetwork, hook: Hook, tuple: FlowTuple = TUPLE, seed?: number) => newFlow(node, tuple, { hook, seed });
 
-function testNode(clock = new ManualClock()): NodeNetwork {
-  const node = new NodeNetwork('worker', new Conntrack(clock));
-  node.addInterface({ name: 'eth0', kind: 'ethernet', mtu: 1500, addresses: ['172.18.0.3/16'], up: true });
-  return node;
-}
-
-/** Runs every handler at a hook as the pipeline does. */
-function hook(node: NodeNetwork, h: Hook, ctx: FlowContext) {
-  (ctx as { hook: Hook }).hook = h;
-  for (const handler of node.handlers(h)) {
-    const v = handler.run(ctx);
-    if (v && v.verdict !== 'ACCEPT') return v;
-  }
-  return undefined;
-}
+/** A node with eth0 172.18.0.3/16. */
+const testNode = (clock = new ManualClock()): NodeNetwork => hostNode('worker', ['172.18.0.3/16'], clock);
 
 t.test('nft list ruleset prints what nft 1.0.6 printed for the same input', async (t) => {
   const clock = new ManualClock();
@@ -285,7 +267,7 @@ add rule ip k svc drop
 `);
   const run = (tuple: FlowTuple) => {
     const { ctx, steps } = context(node, 'PREROUTING', tuple);
-    return { v: hook(node, 'PREROUTING', ctx), steps };
+    return { v: runHooks(node, ['PREROUTING'], ctx), steps };
   };
   t.equal(run(TUPLE).v, undefined, 'tcp/53 → svc → @allowed → accept');
   t.match(run(TUPLE).steps.find((s) => s.chain === 'pre' && s.action === 'goto svc')?.detail, '@m: 10.96.0.10 . tcp . 53');
@@ -314,8 +296,8 @@ t.test('numgen random mod N offset O: reciprocal_scale of a 32-bit draw, replaye
   const seen = new Map<string, number>();
   for (let seed = 0; seed < 400; seed++) {
     const n = 10 + Math.floor((Math.floor(new SeededRng(seed).next() * 2 ** 32) * 4) / 2 ** 32);
-    const { ctx } = context(node, 'FORWARD', TUPLE, { rng: new SeededRng(seed) });
-    const v = hook(node, 'FORWARD', ctx);
+    const { ctx } = context(node, 'FORWARD', TUPLE, seed);
+    const v = runHooks(node, ['FORWARD'], ctx);
     const got = v?.verdict === 'DROP' ? 'drop' : ctx.mark === 1 ? 'a' : ctx.mark === 2 ? 'b' : '?';
     const want = n === 10 ? 'a' : n === 11 ? 'b' : 'drop';
     if (got !== want) {
@@ -345,7 +327,7 @@ t.test('timeout sets: update adds or refreshes the source, lookups ignore expire
 `);
   const flow = () => {
     const { ctx, steps } = context(node, 'FORWARD');
-    hook(node, 'FORWARD', ctx);
+    runHooks(node, ['FORWARD'], ctx);
     return { mark: ctx.mark, steps };
   };
   const first = flow();
@@ -378,19 +360,19 @@ t.test('NAT: dnat rewrites the destination, masquerade takes the out interface a
 }
 `);
   const { ctx, steps } = context(node, 'PREROUTING');
-  t.equal(hook(node, 'PREROUTING', ctx), undefined);
+  t.equal(runHooks(node, ['PREROUTING'], ctx), undefined);
   t.same({ dst: ctx.tuple.dst, dport: ctx.tuple.dport }, { dst: '10.244.2.5', dport: 8053 });
   t.match(steps.at(-1), { chain: 'pre', action: 'DNAT', detail: '10.244.1.2:40000 → 10.96.0.10:53 ⇒ 10.244.1.2:40000 → 10.244.2.5:8053' });
-  hook(node, 'FORWARD', ctx);
+  runHooks(node, ['FORWARD'], ctx);
   t.equal(ctx.mark, 0x4000, 'ct status dnat matched after the DNAT');
   ctx.outDev = 'eth0';
-  hook(node, 'POSTROUTING', ctx);
+  runHooks(node, ['POSTROUTING'], ctx);
   t.equal(ctx.tuple.src, '172.18.0.3', "masqueraded to eth0's address");
   // fib daddr type local: the node's own address.
   node.nftables.load('add table ip l\nadd chain ip l in { type filter hook prerouting priority -200 ; }\nadd rule ip l in fib daddr type local drop\n');
   const local = context(node, 'PREROUTING', { ...TUPLE, dst: '172.18.0.3' });
-  t.equal(hook(node, 'PREROUTING', local.ctx)?.verdict, 'DROP');
-  t.equal(hook(node, 'PREROUTING', context(node, 'PREROUTING').ctx), undefined, 'not local: not dropped');
+  t.equal(runHooks(node, ['PREROUTING'], local.ctx)?.verdict, 'DROP');
+  t.equal(runHooks(node, ['PREROUTING'], context(node, 'PREROUTING').ctx), undefined, 'not local: not dropped');
 });
 
 t.test('base chains follow loads at their hooks; a dormant table has none; IPv6 flows pass the ip family', async (t) => {
@@ -405,8 +387,8 @@ t.test('base chains follow loads at their hooks; a dormant table has none; IPv6 
   t.same(names('OUTPUT'), [], 'dormant: unregistered');
   node.nftables.load('delete table ip h\nadd table ip v6\nadd chain ip v6 c { type filter hook forward priority 0 ; }\nadd rule ip v6 c drop\n');
   const { ctx } = context(node, 'FORWARD', { ...TUPLE, src: 'fd00::2', dst: 'fd00::10' });
-  t.equal(hook(node, 'FORWARD', ctx), undefined, 'an IPv6 flow does not enter an ip table');
-  t.equal(hook(node, 'FORWARD', context(node, 'FORWARD').ctx)?.verdict, 'DROP');
+  t.equal(runHooks(node, ['FORWARD'], ctx), undefined, 'an IPv6 flow does not enter an ip table');
+  t.equal(runHooks(node, ['FORWARD'], context(node, 'FORWARD').ctx)?.verdict, 'DROP');
   node.nftables.load('flush ruleset\n');
   t.same(names('FORWARD'), []);
 });

@@ -2,17 +2,12 @@
 // backends, "Backends" in flannel's docs): same-node and cross-node pod flows, flows to a node,
 // unroutable addresses, link partitions, and hook handlers that rewrite a flow (DNAT) or drop it.
 import t from 'tap';
-import { NodeNetwork } from '../../lib/dataplane/node.js';
-import { Pipeline, formatTrace, type Attachment } from '../../lib/dataplane/pipeline.js';
+import { formatTrace } from '../../lib/dataplane/pipeline.js';
 import { PRIORITY } from '../../lib/dataplane/hooks.js';
-import { programFlannelNode, attachPod, vtepMac } from '../../plugins/flannel/daemon.js';
+import { vtepMac } from '../../plugins/flannel/daemon.js';
 import type { LinkSpec } from '../../lib/api/cluster.js';
+import { KIND_LEASES, flannelCluster } from '../kubeproxy/fixtures.js';
 
-const LEASES = [
-  { node: 'control-plane', subnet: '10.244.0.0/24', publicIP: '172.18.0.2' },
-  { node: 'worker', subnet: '10.244.1.0/24', publicIP: '172.18.0.3' },
-  { node: 'worker2', subnet: '10.244.2.0/24', publicIP: '172.18.0.4' },
-];
 const PODS: Record<string, { node: string; pod: string }> = {
   '10.244.1.2': { node: 'worker', pod: 'default/client' },
   '10.244.1.3': { node: 'worker', pod: 'default/web-a' },
@@ -20,22 +15,7 @@ const PODS: Record<string, { node: string; pod: string }> = {
 };
 
 function cluster(backend: 'vxlan' | 'host-gw', links: LinkSpec[] = []) {
-  const nodes = new Map<string, NodeNetwork>();
-  const vethOf = new Map<string, string>();
-  for (const lease of LEASES) {
-    const net = new NodeNetwork(lease.node);
-    programFlannelNode(net, lease, LEASES, { backend, underlayMtu: 1500, podMtu: backend === 'vxlan' ? 1450 : 1500 });
-    nodes.set(lease.node, net);
-  }
-  for (const [, p] of Object.entries(PODS)) vethOf.set(p.pod, attachPod(nodes.get(p.node)!, p.pod, { cniVersion: '1.0.0' }));
-  const resolve = (ip: string): Attachment | undefined => {
-    const pod = PODS[ip];
-    if (pod) return { kind: 'pod', node: pod.node, pod: pod.pod, dev: vethOf.get(pod.pod)! };
-    const lease = LEASES.find((l) => l.publicIP === ip);
-    return lease ? { kind: 'host', node: lease.node } : undefined;
-  };
-  const link = (a: string, b: string) => links.find((l) => (l.between[0] === a && l.between[1] === b) || (l.between[0] === b && l.between[1] === a));
-  return { nodes, pipeline: new Pipeline({ nodes, resolve, link }) };
+  return flannelCluster({ leases: KIND_LEASES, pods: PODS, backend, links });
 }
 
 const tcp = (src: string, dst: string, dport = 8080) => ({ protocol: 'TCP' as const, src, sport: 40000, dst, dport });

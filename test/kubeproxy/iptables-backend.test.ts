@@ -9,41 +9,22 @@ import { NodeNetwork } from '../../lib/dataplane/node.js';
 import type { FlowContext, HookVerdict } from '../../lib/dataplane/pipeline.js';
 import type { Hook } from '../../lib/dataplane/hooks.js';
 import type { FlowTuple } from '../../lib/dataplane/conntrack.js';
-import type { EndpointSlice, Service } from '../../lib/api/types.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
 import { PodnetError } from '../../lib/core/errors.js';
+import { makeSlice, newFlow, port, runHooks, service } from './fixtures.js';
 
-function service(ns: string, name: string, clusterIP: string, port: number, spec: Partial<Service['spec']> = {}): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name }, spec: { type: 'ClusterIP', clusterIP, ports: [{ name: 'http', port, protocol: 'TCP' }], ...spec } };
-}
-
-function slice(ns: string, svc: string, ips: string[], port: number): EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: ns, name: `${svc}-1`, labels: { 'kubernetes.io/service-name': svc } },
-    addressType: 'IPv4',
-    endpoints: ips.map((ip) => ({ addresses: [ip] })),
-    ports: [{ name: 'http', port, protocol: 'TCP' }],
-  };
-}
-
-/** Runs a flow through every handler registered at a hook, as the pipeline does. */
+/** Runs a flow through every handler registered at a hook, as the pipeline does; `chains` are the chains it walked. */
 function runHook(node: NodeNetwork, hook: Hook, tuple: FlowTuple): { verdict: HookVerdict; ctx: FlowContext; chains: string[] } {
-  const chains: string[] = [];
-  const ctx: FlowContext = { node, hook, tuple: { ...tuple }, original: { ...tuple }, mark: 0, trace: (s) => void (s.chain && chains.push(`${s.table} ${s.chain}`)) };
-  for (const h of node.handlers(hook)) {
-    const v = h.run(ctx);
-    if (v && v.verdict !== 'ACCEPT') return { verdict: v, ctx, chains };
-  }
-  return { verdict: undefined, ctx, chains };
+  const { ctx, steps } = newFlow(node, tuple, { hook });
+  const verdict = runHooks(node, [hook], ctx);
+  return { verdict, ctx, chains: steps.flatMap((s) => (s.chain ? [`${s.table} ${s.chain}`] : [])) };
 }
 
 const INPUT: ProxyInput = {
   clusterCIDR: '10.244.0.0/16',
   nodeName: 'worker',
-  services: [service('default', 'web', '10.96.0.20', 80), service('default', 'empty', '10.96.0.21', 80)],
-  endpointSlices: [slice('default', 'web', ['10.244.2.5'], 8080)],
+  services: [service('default', 'web', '10.96.0.20', [port('http', 80)]), service('default', 'empty', '10.96.0.21', [port('http', 80)])],
+  endpointSlices: [makeSlice('default', 'web', ['10.244.2.5'], [port('http', 8080)])],
 };
 
 t.test('the iptables mode is registered and created through the registry', async (t) => {
@@ -126,8 +107,8 @@ t.test('a compile error leaves the tables as they were', async (t) => {
 t.test('an invalid Service is skipped and reported; the others are synced (upstream logs and skips)', async (t) => {
   const node = new NodeNetwork('worker');
   const backend = createIptablesBackend(node, {});
-  const bad = service('default', 'bad', '10.96.0.999', 80);
-  const badSlice = { ...slice('default', 'web2', ['10.244.2.x'], 80) };
+  const bad = service('default', 'bad', '10.96.0.999', [port('http', 80)]);
+  const badSlice = { ...makeSlice('default', 'web2', ['10.244.2.x'], [port('http', 80)]) };
   const stats = backend.sync({ ...INPUT, services: [...INPUT.services, bad], endpointSlices: [...INPUT.endpointSlices, badSlice] });
   t.equal(stats.servicePortsSynced, 2);
   t.match(stats.errors, [/Service default\/bad: spec.clusterIP "10.96.0.999"/, /EndpointSlice default\/web2-1: endpoint address "10.244.2.x"/]);

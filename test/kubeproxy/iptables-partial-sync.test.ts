@@ -7,30 +7,11 @@ import t from 'tap';
 import { createIptablesBackend, compileIptables } from '../../lib/kubeproxy/iptables.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
 import type { EndpointSlice, Service } from '../../lib/api/types.js';
-import { FAKE_PROXIER, byChain, makeService, makeSlice, testNode, traceOnce } from './iptables-harness.js';
+import { FAKE_PROXIER, FILTER_CHAINS, FILTER_TAIL, IPTABLES_FLOWS, NAT_FIXED_CHAINS, NAT_TAIL, NODEPORTS_JUMP, TEST_HOSTNAME, byChain, hostNode, makeService, makeSlice, traceOnce } from './fixtures.js';
 
-const FILTER = (extra = '') => `*filter
-:KUBE-NODEPORTS - [0:0]
-:KUBE-SERVICES - [0:0]
-:KUBE-EXTERNAL-SERVICES - [0:0]
-:KUBE-FIREWALL - [0:0]
-:KUBE-FORWARD - [0:0]
-:KUBE-PROXY-FIREWALL - [0:0]
-${extra}-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
--A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-COMMIT
-`;
-const NAT_FIXED_CHAINS = `:KUBE-NODEPORTS - [0:0]
-:KUBE-SERVICES - [0:0]
-:KUBE-MARK-MASQ - [0:0]
-:KUBE-POSTROUTING - [0:0]`;
-const NAT_FIXED_RULES = `-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
--A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
--A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
--A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
--A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE`;
+const FILTER = (extra = '') => `*filter\n${FILTER_CHAINS}\n${extra}${FILTER_TAIL}\nCOMMIT\n`;
+const NAT_FIXED_RULES = `${NODEPORTS_JUMP}\n${NAT_TAIL}`;
+const testNode = () => hostNode(TEST_HOSTNAME);
 const capture = (n: number, chain: string, port = 80, pname = 'p80') => `-A KUBE-SERVICES -m comment --comment "ns${n}/svc${n}:${pname} cluster IP" -m tcp -p tcp -d 172.30.0.4${n} --dport ${port} -j ${chain}`;
 const nat = (chains: string, rules: string) => `*nat\n${NAT_FIXED_CHAINS}\n${chains}${chains ? '\n' : ''}${rules}\n${NAT_FIXED_RULES}\nCOMMIT\n`;
 
@@ -222,7 +203,7 @@ t.test('10 services, one endpoint changes: the restore input names only that ser
   t.equal(first.servicePortsSynced, 10);
 
   // A flow through an unchanged service, so its rules have counters to keep.
-  const flow = traceOnce(node, { name: 'web2', sourceIP: '10.0.0.2', destIP: '10.96.1.3', destPort: 80, output: '' }, 1);
+  const flow = traceOnce(node, { name: 'web2', sourceIP: '10.0.0.2', destIP: '10.96.1.3', destPort: 80, output: '' }, 1, IPTABLES_FLOWS);
   t.match(flow.output, /^10\.244\.2\.\d:8080$/);
   const counted = (text: string) => text.split('\n').filter((l) => /^\[[1-9]\d*:\d+\] -A KUBE-(SVC|SEP)-/.test(l));
   const countersBefore = counted(node.netfilter.save({ counters: true }));

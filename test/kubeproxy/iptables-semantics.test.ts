@@ -7,51 +7,50 @@ import t, { type Test } from 'tap';
 import { compileIptables, LARGE_CLUSTER_ENDPOINTS_THRESHOLD } from '../../lib/kubeproxy/iptables.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
 import type { Endpoint, EndpointSlice, ServiceSpec } from '../../lib/api/types.js';
-import { FAKE_PROXIER, TEST_EXTERNAL_CLIENT, TEST_EXTERNAL_CLIENT_BLOCKED, TEST_HOSTNAME, TEST_NODE_IP, byChain, ep, makeService, makeSlice, runPacketFlowTests, type PacketFlowTest } from './iptables-harness.js';
-
-const p80 = [{ name: 'p80', port: 80, protocol: 'TCP' as const }];
-
-/** The fixed filter lines every expected output below shares. */
-const FILTER_TAIL = `-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
--A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`;
-const NAT_TAIL = `-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
--A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
--A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
--A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE`;
-const FILTER_CHAINS = `:KUBE-NODEPORTS - [0:0]
-:KUBE-SERVICES - [0:0]
-:KUBE-EXTERNAL-SERVICES - [0:0]
-:KUBE-FIREWALL - [0:0]
-:KUBE-FORWARD - [0:0]
-:KUBE-PROXY-FIREWALL - [0:0]`;
-const NODEPORTS_JUMP = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS';
+import {
+  FAKE_PROXIER,
+  FILTER_CHAINS,
+  FILTER_TAIL,
+  IPTABLES_FLOWS,
+  NAT_TAIL,
+  NODEPORTS_JUMP,
+  P80,
+  TEST_EXTERNAL_CLIENT,
+  TEST_EXTERNAL_CLIENT_BLOCKED,
+  TEST_HOSTNAME,
+  TEST_NODE_IP,
+  byChain,
+  ep,
+  makeService,
+  makeSlice,
+  runPacketFlowTests,
+  type PacketFlowTest,
+} from './fixtures.js';
 
 function check(t: Test, input: ProxyInput, expected: string, flows: PacketFlowTest[] = []): void {
   t.same(byChain(compileIptables(input)), byChain(expected), 'restore input as upstream expects');
-  runPacketFlowTests(t, input, flows);
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, flows);
 }
 
 t.test('TestOverallIPTablesRulesWithMultipleServices: ClusterIP, LB ETP Local, NodePort, externalIP, LB with source ranges, no endpoints', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
     services: [
-      makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: p80 }),
-      makeService('ns2', 'svc2', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', clusterIP: '172.30.0.42', ports: [{ ...p80[0]!, nodePort: 3001 }], externalIPs: ['192.168.99.22'], healthCheckNodePort: 30000 }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } }),
-      makeService('ns3', 'svc3', { type: 'NodePort', clusterIP: '172.30.0.43', ports: [{ ...p80[0]!, nodePort: 3003 }] }),
-      makeService('ns4', 'svc4', { type: 'NodePort', clusterIP: '172.30.0.44', externalIPs: ['192.168.99.33'], ports: [{ ...p80[0]!, targetPort: 80 }] }),
+      makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: P80 }),
+      makeService('ns2', 'svc2', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', clusterIP: '172.30.0.42', ports: [{ ...P80[0]!, nodePort: 3001 }], externalIPs: ['192.168.99.22'], healthCheckNodePort: 30000 }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } }),
+      makeService('ns3', 'svc3', { type: 'NodePort', clusterIP: '172.30.0.43', ports: [{ ...P80[0]!, nodePort: 3003 }] }),
+      makeService('ns4', 'svc4', { type: 'NodePort', clusterIP: '172.30.0.44', externalIPs: ['192.168.99.33'], ports: [{ ...P80[0]!, targetPort: 80 }] }),
       // " 203.0.113.0/25": extra whitespace is ignored, for backward compatibility.
-      makeService('ns5', 'svc5', { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', clusterIP: '172.30.0.45', ports: [{ ...p80[0]!, nodePort: 3002 }], healthCheckNodePort: 30000, loadBalancerSourceRanges: [' 203.0.113.0/25'] }, { loadBalancer: { ingress: [{ ip: '5.6.7.8' }] } }),
-      makeService('ns6', 'svc6', { type: 'ClusterIP', clusterIP: '172.30.0.46', ports: [{ ...p80[0]!, targetPort: 80 }] }),
+      makeService('ns5', 'svc5', { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', clusterIP: '172.30.0.45', ports: [{ ...P80[0]!, nodePort: 3002 }], healthCheckNodePort: 30000, loadBalancerSourceRanges: [' 203.0.113.0/25'] }, { loadBalancer: { ingress: [{ ip: '5.6.7.8' }] } }),
+      makeService('ns6', 'svc6', { type: 'ClusterIP', clusterIP: '172.30.0.46', ports: [{ ...P80[0]!, targetPort: 80 }] }),
     ],
     endpointSlices: [
-      makeSlice('ns1', 'svc1', ['10.180.0.1'], p80),
+      makeSlice('ns1', 'svc1', ['10.180.0.1'], P80),
       // No NodeName: not local, so ETP Local has no endpoint on this node.
-      makeSlice('ns2', 'svc2', ['10.180.0.2'], p80),
-      makeSlice('ns3', 'svc3', ['10.180.0.3'], p80),
-      makeSlice('ns4', 'svc4', ['10.180.0.4', ep('10.180.0.5', TEST_HOSTNAME)], p80),
-      makeSlice('ns5', 'svc5', ['10.180.0.3'], p80),
+      makeSlice('ns2', 'svc2', ['10.180.0.2'], P80),
+      makeSlice('ns3', 'svc3', ['10.180.0.3'], P80),
+      makeSlice('ns4', 'svc4', ['10.180.0.4', ep('10.180.0.5', TEST_HOSTNAME)], P80),
+      makeSlice('ns5', 'svc5', ['10.180.0.3'], P80),
     ],
   };
   check(
@@ -154,10 +153,10 @@ COMMIT
 t.test('TestNoEndpointsReject: a service without endpoints rejects on its ClusterIP, externalIP, NodePort and LB IP', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
-    services: [makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', externalIPs: ['192.168.99.11'], ports: [{ ...p80[0]!, nodePort: 3001 }] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } })],
+    services: [makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', externalIPs: ['192.168.99.11'], ports: [{ ...P80[0]!, nodePort: 3001 }] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } })],
     endpointSlices: [],
   };
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'pod to cluster IP with no endpoints', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: 'REJECT' },
     { name: 'external to external IP with no endpoints', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '192.168.99.11', destPort: 80, output: 'REJECT' },
     { name: 'pod to NodePort with no endpoints', sourceIP: '10.0.0.2', destIP: TEST_NODE_IP, destPort: 3001, output: 'REJECT' },
@@ -192,7 +191,7 @@ t.test('TestClusterIPGeneral: several ports, TargetPort, TCP and SCTP on one por
       ]),
     ],
   };
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'simple clusterIP', sourceIP: '10.180.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80' },
     { name: 'hairpin to cluster IP', sourceIP: '10.180.0.1', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true },
     { name: 'clusterIP with multiple endpoints', sourceIP: '10.180.0.2', destIP: '172.30.0.42', destPort: 80, output: '10.180.0.1:80, 10.180.2.1:80' },
@@ -205,22 +204,22 @@ t.test('TestClusterIPGeneral: several ports, TargetPort, TCP and SCTP on one por
 });
 
 t.test('traffic to a ClusterIP from outside the cluster CIDR is masqueraded (the KUBE-SVC "cluster IP" rule)', async (t) => {
-  const input: ProxyInput = { ...FAKE_PROXIER, services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: p80 })], endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80)] };
-  runPacketFlowTests(t, input, [
+  const input: ProxyInput = { ...FAKE_PROXIER, services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: P80 })], endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], P80)] };
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'a pod: not masqueraded', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80' },
     { name: 'the node itself', sourceIP: TEST_NODE_IP, destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true },
     { name: 'a client routed in from outside', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true },
   ]);
-  runPacketFlowTests(t, { ...input, masqueradeAll: true }, [{ name: '--masquerade-all: a pod too', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true }]);
+  runPacketFlowTests(t, IPTABLES_FLOWS, { ...input, masqueradeAll: true }, [{ name: '--masquerade-all: a pod too', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true }]);
 });
 
 t.test('TestLoadBalancer: two LB IPs behind loadBalancerSourceRanges (KUBE-FW, KUBE-PROXY-FIREWALL)', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
     services: [
-      makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: [{ ...p80[0]!, nodePort: 3001 }], loadBalancerSourceRanges: ['192.168.0.0/24', ' 203.0.113.0/25'] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }, { ip: '5.6.7.8' }] } }),
+      makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: [{ ...P80[0]!, nodePort: 3001 }], loadBalancerSourceRanges: ['192.168.0.0/24', ' 203.0.113.0/25'] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }, { ip: '5.6.7.8' }] } }),
     ],
-    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80)],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], P80)],
   };
   const epOut = '10.180.0.1:80';
   check(
@@ -281,10 +280,10 @@ COMMIT
 t.test('TestNodePort: external, node and localhost clients of a NodePort are masqueraded', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
-    services: [makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [{ ...p80[0]!, nodePort: 3001 }] })],
-    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80)],
+    services: [makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [{ ...P80[0]!, nodePort: 3001 }] })],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], P80)],
   };
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'pod to cluster IP', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80' },
     { name: 'external to nodePort', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP, destPort: 3001, output: '10.180.0.1:80', masq: true },
     { name: 'node to nodePort', sourceIP: TEST_NODE_IP, destIP: TEST_NODE_IP, destPort: 3001, output: '10.180.0.1:80', masq: true },
@@ -295,23 +294,23 @@ t.test('TestNodePort: external, node and localhost clients of a NodePort are mas
 t.test('TestHealthCheckNodePort: the health check node port is accepted, and its rule goes with the service', async (t) => {
   // Upstream runs this one with --nodeport-addresses 127.0.0.0/8, which podnet does not model;
   // the health check rule and flow do not depend on it.
-  const svc = makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.42', ports: [{ ...p80[0]!, nodePort: 3001 }], healthCheckNodePort: 30000, externalTrafficPolicy: 'Local' });
+  const svc = makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.42', ports: [{ ...P80[0]!, nodePort: 3001 }], healthCheckNodePort: 30000, externalTrafficPolicy: 'Local' });
   const input: ProxyInput = { ...FAKE_PROXIER, services: [svc], endpointSlices: [] };
   const filter = byChain(compileIptables(input)).filter!.rules;
   t.same(filter['KUBE-NODEPORTS'], ['-A KUBE-NODEPORTS -m comment --comment "ns1/svc1:p80 health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT']);
   t.same(filter['KUBE-SERVICES'], ['-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.42 --dport 80 -j REJECT']);
   t.same(filter['KUBE-EXTERNAL-SERVICES'], ['-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns1/svc1:p80 has no endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j REJECT']);
-  runPacketFlowTests(t, input, [{ name: 'firewall accepts HealthCheckNodePort', sourceIP: '1.2.3.4', destIP: TEST_NODE_IP, destPort: 30000, output: 'ACCEPT' }]);
-  runPacketFlowTests(t, { ...input, services: [] }, [{ name: 'HealthCheckNodePort no longer has any rule', sourceIP: '1.2.3.4', destIP: TEST_NODE_IP, destPort: 30000, output: '' }]);
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [{ name: 'firewall accepts HealthCheckNodePort', sourceIP: '1.2.3.4', destIP: TEST_NODE_IP, destPort: 30000, output: 'ACCEPT' }]);
+  runPacketFlowTests(t, IPTABLES_FLOWS, { ...input, services: [] }, [{ name: 'HealthCheckNodePort no longer has any rule', sourceIP: '1.2.3.4', destIP: TEST_NODE_IP, destPort: 30000, output: '' }]);
 });
 
 t.test('TestExternalTrafficPolicyLocal: external traffic reaches only the local endpoint, unmasqueraded', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
     services: [
-      makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: [{ ...p80[0]!, nodePort: 3001 }], healthCheckNodePort: 30000, externalIPs: ['192.168.99.11'], externalTrafficPolicy: 'Local' }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } }),
+      makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: [{ ...P80[0]!, nodePort: 3001 }], healthCheckNodePort: 30000, externalIPs: ['192.168.99.11'], externalTrafficPolicy: 'Local' }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } }),
     ],
-    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_HOSTNAME)], p80)],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_HOSTNAME)], P80)],
   };
   check(
     t,
@@ -363,8 +362,8 @@ COMMIT
 t.test('TestNonLocalExternalIPs: externalIP traffic with Cluster policy is masqueraded and spread', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
-    services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', externalIPs: ['192.168.99.11'], ports: [{ ...p80[0]!, targetPort: 80 }] })],
-    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_HOSTNAME)], p80)],
+    services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', externalIPs: ['192.168.99.11'], ports: [{ ...P80[0]!, targetPort: 80 }] })],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_HOSTNAME)], P80)],
   };
   const nat = byChain(compileIptables(input)).nat!;
   t.same(nat.rules['KUBE-EXT-XPGD46QRK7WJZT7O'], [
@@ -375,7 +374,7 @@ t.test('TestNonLocalExternalIPs: externalIP traffic with Cluster policy is masqu
     '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O',
     '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 external IP" -m tcp -p tcp -d 192.168.99.11 --dport 80 -j KUBE-EXT-XPGD46QRK7WJZT7O',
   ]);
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'pod to cluster IP', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80, 10.180.2.1:80' },
     { name: 'external to external IP', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '192.168.99.11', destPort: 80, output: '10.180.0.1:80, 10.180.2.1:80', masq: true },
   ]);
@@ -386,8 +385,8 @@ t.test('TestEnableLocalhostNodePortsIPv4 / TestDisableLocalhostNodePortsIPv4: no
   const input = (localhostNodePorts: boolean): ProxyInput => ({
     nodeName: TEST_HOSTNAME,
     localhostNodePorts,
-    services: [makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '10.69.0.10', ports: [{ ...p80[0]!, nodePort: 30001 }], externalTrafficPolicy: 'Local' })],
-    endpointSlices: [makeSlice('ns1', 'svc1', ['10.244.0.1', ep('10.244.2.1', TEST_HOSTNAME)], p80)],
+    services: [makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '10.69.0.10', ports: [{ ...P80[0]!, nodePort: 30001 }], externalTrafficPolicy: 'Local' })],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.244.0.1', ep('10.244.2.1', TEST_HOSTNAME)], P80)],
   });
   const nat = (jump: string) => `*nat
 :KUBE-NODEPORTS - [0:0]
@@ -475,9 +474,9 @@ t.test('TestInternalTrafficPolicyE2E: internalTrafficPolicy Cluster, Local with 
     for (const [chain, rules] of Object.entries(c.nat)) t.same(got.nat!.rules[chain], rules, `${c.name}: nat ${chain}`);
     t.same(got.filter!.rules['KUBE-SERVICES'], c.filterServices, `${c.name}: filter KUBE-SERVICES`);
     t.same(got.nat!.chains.filter((l) => /KUBE-(SVC|SVL|SEP)-/.test(l)), c.chains.map((ch) => `:${ch} - [0:0]`), `${c.name}: nat chains`);
-    runPacketFlowTests(t, input, c.flows);
+    runPacketFlowTests(t, IPTABLES_FLOWS, input, c.flows);
     // Endpoints deleted: REJECT.
-    runPacketFlowTests(t, { ...input, endpointSlices: [] }, [{ name: `${c.name}, endpoints deleted`, sourceIP: '10.0.0.2', destIP: '172.30.1.1', destPort: 80, output: 'REJECT' }]);
+    runPacketFlowTests(t, IPTABLES_FLOWS, { ...input, endpointSlices: [] }, [{ name: `${c.name}, endpoints deleted`, sourceIP: '10.0.0.2', destIP: '172.30.1.1', destPort: 80, output: 'REJECT' }]);
   }
 });
 
@@ -593,8 +592,8 @@ t.test('TestTerminatingEndpointsTrafficPolicyLocal: local ready endpoints first,
     const serviceChains = (rules: Record<string, string[]>) => Object.fromEntries(Object.entries(rules).filter(([k]) => !/^KUBE-(MARK-MASQ|POSTROUTING|FIREWALL|FORWARD)$/.test(k)));
     t.same(serviceChains(got.nat!.rules), c.nat, `${c.name}: nat`);
     t.same(serviceChains(got.filter!.rules), c.filter, `${c.name}: filter`);
-    runPacketFlowTests(t, input, c.flows);
-    runPacketFlowTests(t, { ...input, endpointSlices: [] }, [
+    runPacketFlowTests(t, IPTABLES_FLOWS, input, c.flows);
+    runPacketFlowTests(t, IPTABLES_FLOWS, { ...input, endpointSlices: [] }, [
       { name: `${c.name}: pod to clusterIP after endpoints deleted`, sourceIP: '10.0.0.2', destIP: '172.30.1.1', destPort: 80, output: 'REJECT' },
       { name: `${c.name}: external to LB after endpoints deleted`, sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.4', destPort: 80, output: 'REJECT' },
     ]);
@@ -612,7 +611,7 @@ t.test('TestTerminatingEndpointsTrafficPolicyCluster "ready endpoints exist": Cl
   t.notOk(nat.rules[SVL], 'no Local chain');
   t.same(Object.keys(nat.rules).filter((k) => k.startsWith('KUBE-SEP-')).sort(), [SEP['10.0.1.1'], SEP['10.0.1.2'], SEP['10.0.1.5']].sort());
   t.same(byChain(compileIptables(input)).filter!.rules['KUBE-NODEPORTS'], undefined, 'no health check node port with ETP Cluster');
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'pod to clusterIP', sourceIP: '10.0.0.2', destIP: '172.30.1.1', destPort: 80, output: '10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80' },
     { name: 'external to LB', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.4', destPort: 80, output: '10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80', masq: true },
   ]);
@@ -622,16 +621,16 @@ t.test('LoadBalancer variants: allocateLoadBalancerNodePorts false has no NodePo
   const input: ProxyInput = {
     ...FAKE_PROXIER,
     services: [
-      makeService('ns1', 'nonp', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, clusterIP: '172.30.0.50', ports: p80 }, { loadBalancer: { ingress: [{ ip: '1.2.3.10' }] } }),
-      makeService('ns1', 'proxied', { type: 'LoadBalancer', clusterIP: '172.30.0.51', ports: [{ ...p80[0]!, nodePort: 3005 }] }, { loadBalancer: { ingress: [{ ip: '1.2.3.11', ipMode: 'Proxy' }, { ip: '1.2.3.12', ipMode: 'VIP' }] } }),
+      makeService('ns1', 'nonp', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, clusterIP: '172.30.0.50', ports: P80 }, { loadBalancer: { ingress: [{ ip: '1.2.3.10' }] } }),
+      makeService('ns1', 'proxied', { type: 'LoadBalancer', clusterIP: '172.30.0.51', ports: [{ ...P80[0]!, nodePort: 3005 }] }, { loadBalancer: { ingress: [{ ip: '1.2.3.11', ipMode: 'Proxy' }, { ip: '1.2.3.12', ipMode: 'VIP' }] } }),
     ],
-    endpointSlices: [makeSlice('ns1', 'nonp', ['10.180.0.1'], p80), makeSlice('ns1', 'proxied', ['10.180.0.2'], p80)],
+    endpointSlices: [makeSlice('ns1', 'nonp', ['10.180.0.1'], P80), makeSlice('ns1', 'proxied', ['10.180.0.2'], P80)],
   };
   const nat = byChain(compileIptables(input)).nat!;
   t.same(nat.rules['KUBE-NODEPORTS'], ['-A KUBE-NODEPORTS -m comment --comment ns1/proxied:p80 -m tcp -p tcp --dport 3005 -j KUBE-EXT-' + /KUBE-EXT-(\S+)/.exec(nat.rules['KUBE-NODEPORTS']![0]!)![1]], 'only the service with a nodePort has a KUBE-NODEPORTS rule');
   const lb = nat.rules['KUBE-SERVICES']!.filter((r) => r.includes('loadbalancer IP')).map((r) => /-d (\S+)/.exec(r)![1]);
   t.same(lb, ['1.2.3.10', '1.2.3.12'], 'the VIP with ipMode Proxy is left to the load balancer (serviceport.go)');
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [
     { name: 'external to LB without node ports', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.10', destPort: 80, output: '10.180.0.1:80', masq: true },
     { name: 'external to an ipMode Proxy address is not DNATed here', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.11', destPort: 80, output: '' },
   ]);
@@ -640,8 +639,8 @@ t.test('LoadBalancer variants: allocateLoadBalancerNodePorts false has no NodePo
 t.test('loadBalancerSourceRanges as MapCIDRsByIPFamily reads them: canonical form, IPv4 ones only', async (t) => {
   const input: ProxyInput = {
     ...FAKE_PROXIER,
-    services: [makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: p80, loadBalancerSourceRanges: [' 203.0.113.5/25', '2001:db8::/64'] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } })],
-    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80)],
+    services: [makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', ports: P80, loadBalancerSourceRanges: [' 203.0.113.5/25', '2001:db8::/64'] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } })],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], P80)],
   };
   t.same(byChain(compileIptables(input)).nat!.rules['KUBE-FW-XPGD46QRK7WJZT7O'], [
     '-A KUBE-FW-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 loadbalancer IP" -s 203.0.113.0/25 -j KUBE-EXT-XPGD46QRK7WJZT7O',
@@ -657,20 +656,20 @@ t.test('selectorless Service with a user EndpointSlice, headless and ExternalNam
     ...FAKE_PROXIER,
     services: [
       makeService('ns1', 'external-db', spec),
-      makeService('ns1', 'headless', { clusterIP: 'None', selector: { app: 'x' }, ports: p80 }),
+      makeService('ns1', 'headless', { clusterIP: 'None', selector: { app: 'x' }, ports: P80 }),
       makeService('ns1', 'ext', { type: 'ExternalName', externalName: 'example.com' }),
     ],
-    endpointSlices: [userSlice, makeSlice('ns1', 'headless', ['10.180.0.9'], p80)],
+    endpointSlices: [userSlice, makeSlice('ns1', 'headless', ['10.180.0.9'], P80)],
   };
   const text = compileIptables(input);
   t.notMatch(text, /ns1\/headless|ns1\/ext\b/, 'headless and ExternalName Services get no rules');
-  runPacketFlowTests(t, input, [{ name: 'pod to the selectorless service', sourceIP: '10.0.0.2', destIP: '172.30.0.60', destPort: 5432, output: '192.168.50.10:5432' }]);
+  runPacketFlowTests(t, IPTABLES_FLOWS, input, [{ name: 'pod to the selectorless service', sourceIP: '10.0.0.2', destIP: '172.30.0.60', destPort: 5432, output: '192.168.50.10:5432' }]);
 });
 
 t.test('TestSyncProxyRulesLargeClusterMode: past 1000 endpoints the per-endpoint comments are dropped', async (t) => {
   const n = LARGE_CLUSTER_ENDPOINTS_THRESHOLD + 1;
   const ips = Array.from({ length: n }, (_, i) => `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}`);
-  const input = (count: number): ProxyInput => ({ ...FAKE_PROXIER, services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: p80 })], endpointSlices: [makeSlice('ns1', 'svc1', ips.slice(0, count), p80)] });
+  const input = (count: number): ProxyInput => ({ ...FAKE_PROXIER, services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: P80 })], endpointSlices: [makeSlice('ns1', 'svc1', ips.slice(0, count), P80)] });
   const small = byChain(compileIptables(input(n - 1))).nat!;
   const large = byChain(compileIptables(input(n))).nat!;
   const sep = (nat: typeof small) => Object.entries(nat.rules).find(([k]) => k.startsWith('KUBE-SEP-'))![1];

@@ -7,9 +7,7 @@ import t from 'tap';
 import { compileIptables } from '../../lib/kubeproxy/iptables.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
 import type { Endpoint, ServiceSpec } from '../../lib/api/types.js';
-import { FAKE_PROXIER, TEST_EXTERNAL_CLIENT, TEST_HOSTNAME, byChain, makeService, makeSlice, runPacketFlowTests } from './iptables-harness.js';
-
-const p80 = [{ name: 'p80', port: 80, protocol: 'TCP' as const }];
+import { FAKE_PROXIER, IPTABLES_FLOWS, P80, TEST_EXTERNAL_CLIENT, TEST_HOSTNAME, byChain, makeService, makeSlice, runPacketFlowTests } from './fixtures.js';
 
 /** An endpoint as the controller writes it for PreferClose (zone hint = its zone) or PreferSameNode (plus node hint). */
 function hinted(ip: string, zone: string | undefined, node: string, opts: { node?: boolean; ready?: boolean } = {}): Endpoint {
@@ -28,8 +26,8 @@ function input(zone: string | undefined, endpoints: Endpoint[], spec: Partial<Se
   return {
     ...FAKE_PROXIER,
     ...(zone ? { zone } : {}),
-    services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: p80, trafficDistribution: 'PreferClose', ...spec })],
-    endpointSlices: [makeSlice('ns1', 'svc1', endpoints, p80)],
+    services: [makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: P80, trafficDistribution: 'PreferClose', ...spec })],
+    endpointSlices: [makeSlice('ns1', 'svc1', endpoints, P80)],
   };
 }
 
@@ -45,7 +43,7 @@ t.test('a zone-a node programs only the zone-a endpoints of a PreferClose Servic
   t.same(clusterTargets(zoneA), ['10.1.2.3:80', '10.1.2.6:80']);
   const nat = byChain(compileIptables(zoneA)).nat!;
   t.same(Object.keys(nat.rules).filter((c) => c.startsWith('KUBE-SEP-')).length, 2, 'and only their KUBE-SEP chains');
-  runPacketFlowTests(t, zoneA, [{ name: 'pod to cluster IP stays in zone-a', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.1.2.3:80, 10.1.2.6:80' }]);
+  runPacketFlowTests(t, IPTABLES_FLOWS, zoneA, [{ name: 'pod to cluster IP stays in zone-a', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.1.2.3:80, 10.1.2.6:80' }]);
   t.same(clusterTargets(input('zone-b', fourZoned)), ['10.1.2.4:80'], 'a zone-b node: the zone-b endpoint');
 });
 
@@ -69,7 +67,7 @@ t.test('TestCategorizeEndpoints (topology_test.go) cases through the compiler', 
 
 t.test('"conflicting topology and localness require merging allEndpoints" (ETP Local)', async (t) => {
   const eps = [zones('10.0.0.0', ['zone-a'], { node: TEST_HOSTNAME }), zones('10.0.0.1', ['zone-b'], { node: TEST_HOSTNAME }), zones('10.0.0.2', ['zone-a']), zones('10.0.0.3', ['zone-b'])];
-  const i = input('zone-a', eps, { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ ...p80[0]!, nodePort: 3001 }] });
+  const i = input('zone-a', eps, { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ ...P80[0]!, nodePort: 3001 }] });
   const nat = byChain(compileIptables(i)).nat!;
   t.same(clusterTargets(i), ['10.0.0.0:80', '10.0.0.2:80'], 'clusterEndpoints: zone-a');
   t.same((nat.rules['KUBE-SVL-XPGD46QRK7WJZT7O'] ?? []).map((r) => /-> (\S+)"/.exec(r)![1]), ['10.0.0.0:80', '10.0.0.1:80'], 'localEndpoints: this node\'s, whatever their zone');
@@ -78,7 +76,7 @@ t.test('"conflicting topology and localness require merging allEndpoints" (ETP L
     ['10.0.0.0:80', '10.0.0.1:80', '10.0.0.2:80'],
     'allEndpoints: a KUBE-SEP for each of the union',
   );
-  runPacketFlowTests(t, i, [
+  runPacketFlowTests(t, IPTABLES_FLOWS, i, [
     { name: 'pod to cluster IP: zone-a', sourceIP: '10.0.0.9', destIP: '172.30.0.41', destPort: 80, output: '10.0.0.0:80, 10.0.0.2:80' },
     { name: 'external to NodePort: local endpoints, unmasqueraded', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '192.168.0.2', destPort: 3001, output: '10.0.0.0:80, 10.0.0.1:80' },
   ]);

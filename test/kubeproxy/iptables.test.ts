@@ -8,51 +8,13 @@ import t from 'tap';
 import { compileIptables, computeProbability, type IptablesInput } from '../../lib/kubeproxy/iptables.js';
 import { Netfilter } from '../../lib/dataplane/netfilter.js';
 import { NodeNetwork } from '../../lib/dataplane/node.js';
-import type { FlowContext } from '../../lib/dataplane/pipeline.js';
-import type { Hook } from '../../lib/dataplane/hooks.js';
-import type { FlowTuple } from '../../lib/dataplane/conntrack.js';
 import { PodnetError } from '../../lib/core/errors.js';
 import { servicePortPolicyClusterChain } from '../../lib/kubeproxy/naming.js';
-import type { Endpoint, EndpointPort, EndpointSlice, Service, ServicePort, ServiceSpec } from '../../lib/api/types.js';
+import type { Endpoint } from '../../lib/api/types.js';
 import { programFlannelNode } from '../../plugins/flannel/daemon.js';
-
-function service(ns: string, name: string, clusterIP: string, ports: ServicePort[], spec: Partial<ServiceSpec> = {}): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name }, spec: { type: 'ClusterIP', clusterIP, ports, ...spec } };
-}
-
-function slice(ns: string, svc: string, endpoints: (string | Endpoint)[], ports: EndpointPort[], suffix = '1'): EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: ns, name: `${svc}-${suffix}`, labels: { 'kubernetes.io/service-name': svc } },
-    addressType: 'IPv4',
-    endpoints: endpoints.map((e) => (typeof e === 'string' ? { addresses: [e] } : e)),
-    ports,
-  };
-}
+import { byChain, makeSlice, newFlow, service } from './fixtures.js';
 
 const FAKE_PROXIER = { clusterCIDR: '10.0.0.0/8' } as const;
-
-/** table → chain → its rule lines in order; plus each table's declared chains, sorted. */
-function byChain(text: string): Record<string, { chains: string[]; rules: Record<string, string[]> }> {
-  const out: Record<string, { chains: string[]; rules: Record<string, string[]> }> = {};
-  let table = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line === 'COMMIT') continue;
-    if (line.startsWith('*')) {
-      table = line.slice(1);
-      out[table] = { chains: [], rules: {} };
-    } else if (line.startsWith(':')) {
-      out[table]!.chains.push(line);
-    } else {
-      const chain = line.split(' ')[1]!;
-      (out[table]!.rules[chain] ??= []).push(line);
-    }
-  }
-  for (const table of Object.values(out)) table.chains.sort();
-  return out;
-}
 
 t.test('TestSyncProxyRulesRepeated, first sync: two ClusterIP services, one endpoint each', async (t) => {
   const got = compileIptables({
@@ -62,8 +24,8 @@ t.test('TestSyncProxyRulesRepeated, first sync: two ClusterIP services, one endp
       service('ns2', 'svc2', '172.30.0.42', [{ name: 'p8080', port: 8080, protocol: 'TCP' }]),
     ],
     endpointSlices: [
-      slice('ns1', 'svc1', ['10.0.1.1'], [{ name: 'p80', port: 80, protocol: 'TCP' }]),
-      slice('ns2', 'svc2', ['10.0.2.1'], [{ name: 'p8080', port: 8080, protocol: 'TCP' }]),
+      makeSlice('ns1', 'svc1', ['10.0.1.1'], [{ name: 'p80', port: 80, protocol: 'TCP' }]),
+      makeSlice('ns2', 'svc2', ['10.0.2.1'], [{ name: 'p8080', port: 8080, protocol: 'TCP' }]),
     ],
   });
   // proxier_test.go TestSyncProxyRulesRepeated, the first `expected`, verbatim.
@@ -124,8 +86,8 @@ t.test('TestOverallIPTablesRules, the ClusterIP, NodePort (ETP Cluster) and no-e
       service('ns6', 'svc6', '172.30.0.46', [{ name: 'p80', port: 80, protocol: 'TCP', targetPort: 80 }]),
     ],
     endpointSlices: [
-      slice('ns1', 'svc1', ['10.180.0.1'], [{ name: 'p80', port: 80, protocol: 'TCP' }]),
-      slice('ns3', 'svc3', ['10.180.0.3'], [{ name: 'p80', port: 80, protocol: 'TCP' }]),
+      makeSlice('ns1', 'svc1', ['10.180.0.1'], [{ name: 'p80', port: 80, protocol: 'TCP' }]),
+      makeSlice('ns3', 'svc3', ['10.180.0.3'], [{ name: 'p80', port: 80, protocol: 'TCP' }]),
     ],
   });
   const expected = `
@@ -194,7 +156,7 @@ t.test('TestTerminatingEndpointsTrafficPolicyLocal "ready endpoints exist": Clie
     ...FAKE_PROXIER,
     services: [service('ns1', 'svc1', '172.30.1.1', [{ name: '', port: 80, protocol: 'TCP', targetPort: 80 }], { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } })],
     endpointSlices: [
-      slice('ns1', 'svc1', [ep('10.0.1.1', true, true, false), ep('10.0.1.2', true, true, false), ep('10.0.1.3', false, true, true), ep('10.0.1.4', false, false, true), ep('10.0.1.5', true, true, false, 'host-1')], [{ name: '', port: 80, protocol: 'TCP' }]),
+      makeSlice('ns1', 'svc1', [ep('10.0.1.1', true, true, false), ep('10.0.1.2', true, true, false), ep('10.0.1.3', false, true, true), ep('10.0.1.4', false, false, true), ep('10.0.1.5', true, true, false, 'host-1')], [{ name: '', port: 80, protocol: 'TCP' }]),
     ],
   });
   const nat = byChain(got).nat!;
@@ -227,7 +189,7 @@ t.test('with no ready endpoint, the serving terminating ones are used (topology.
   const got = compileIptables({
     ...FAKE_PROXIER,
     services: [service('ns1', 'svc1', '172.30.1.1', [{ port: 80, protocol: 'TCP' }])],
-    endpointSlices: [slice('ns1', 'svc1', [ep('10.0.1.2', false, true, true), ep('10.0.1.3', false, true, true), ep('10.0.1.4', false, false, true), ep('10.0.1.6', false, true, false)], [{ name: '', port: 80, protocol: 'TCP' }])],
+    endpointSlices: [makeSlice('ns1', 'svc1', [ep('10.0.1.2', false, true, true), ep('10.0.1.3', false, true, true), ep('10.0.1.4', false, false, true), ep('10.0.1.6', false, true, false)], [{ name: '', port: 80, protocol: 'TCP' }])],
   });
   // SEP names as in TestTerminatingEndpointsTrafficPolicyLocal "only terminating endpoints exist".
   t.same(byChain(got).nat!.rules['KUBE-SVC-AQI2S6QIMU7PVVRP']!.slice(1), [
@@ -235,7 +197,7 @@ t.test('with no ready endpoint, the serving terminating ones are used (topology.
     '-A KUBE-SVC-AQI2S6QIMU7PVVRP -m comment --comment "ns1/svc1 -> 10.0.1.3:80" -j KUBE-SEP-XGJFVO3L2O5SRFNT',
   ]);
 
-  const none = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.1.1', [{ port: 80, protocol: 'TCP' }])], endpointSlices: [slice('ns1', 'svc1', [ep('10.0.1.4', false, false, true)], [{ name: '', port: 80, protocol: 'TCP' }])] });
+  const none = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.1.1', [{ port: 80, protocol: 'TCP' }])], endpointSlices: [makeSlice('ns1', 'svc1', [ep('10.0.1.4', false, false, true)], [{ name: '', port: 80, protocol: 'TCP' }])] });
   t.same(byChain(none).filter!.rules['KUBE-SERVICES'], ['-A KUBE-SERVICES -m comment --comment "ns1/svc1 has no endpoints" -m tcp -p tcp -d 172.30.1.1 --dport 80 -j REJECT'], 'nothing usable: REJECT');
 });
 
@@ -244,7 +206,7 @@ t.test('probabilities: 1/(n-i) printed %0.10f on all but the last endpoint (prox
   t.equal(computeProbability(2), '0.5000000000');
   t.equal(computeProbability(7), '0.1428571429');
   const addrs = ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4'];
-  const got = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p80', port: 80 }])], endpointSlices: [slice('ns1', 'svc1', addrs, [{ name: 'p80', port: 80 }])] });
+  const got = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p80', port: 80 }])], endpointSlices: [makeSlice('ns1', 'svc1', addrs, [{ name: 'p80', port: 80 }])] });
   const rules = byChain(got).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!.slice(1);
   t.same(
     rules.map((r) => /--probability (\S+)/.exec(r)?.[1] ?? 'last'),
@@ -257,8 +219,8 @@ t.test('endpoints are ordered by their ip:port text, across slices (endpointslic
     ...FAKE_PROXIER,
     services: [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p80', port: 80 }])],
     endpointSlices: [
-      slice('ns1', 'svc1', ['10.0.1.9', '10.0.1.10'], [{ name: 'p80', port: 80 }], 'b'),
-      slice('ns1', 'svc1', ['10.0.1.2', '10.0.1.9'], [{ name: 'p80', port: 80 }], 'a'),
+      makeSlice('ns1', 'svc1', ['10.0.1.9', '10.0.1.10'], [{ name: 'p80', port: 80 }], 'b'),
+      makeSlice('ns1', 'svc1', ['10.0.1.2', '10.0.1.9'], [{ name: 'p80', port: 80 }], 'a'),
     ],
   });
   const targets = byChain(got).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!.slice(1).map((r) => /-> (\S+)"/.exec(r)![1]);
@@ -267,8 +229,8 @@ t.test('endpoints are ordered by their ip:port text, across slices (endpointslic
 
   // The same ip:port ready in one slice and terminating in another: the ready copy counts,
   // whichever slice comes first. (Were the terminating copy kept, 10.0.1.2 would be left out.)
-  const ready = slice('ns1', 'svc1', ['10.0.1.2', '10.0.1.3'], [{ name: 'p80', port: 80 }], 'a');
-  const terminating = slice('ns1', 'svc1', [{ addresses: ['10.0.1.2'], conditions: { ready: false, serving: true, terminating: true } }], [{ name: 'p80', port: 80 }], 'b');
+  const ready = makeSlice('ns1', 'svc1', ['10.0.1.2', '10.0.1.3'], [{ name: 'p80', port: 80 }], 'a');
+  const terminating = makeSlice('ns1', 'svc1', [{ addresses: ['10.0.1.2'], conditions: { ready: false, serving: true, terminating: true } }], [{ name: 'p80', port: 80 }], 'b');
   for (const endpointSlices of [[ready, terminating], [terminating, ready]]) {
     const dup = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p80', port: 80 }])], endpointSlices });
     const used = byChain(dup).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!.slice(1).map((r) => /-> (\S+)"/.exec(r)![1]);
@@ -276,7 +238,7 @@ t.test('endpoints are ordered by their ip:port text, across slices (endpointslic
   }
 
   // A slice port without a name (nil upstream, unlike "") is ignored, as endpointslicecache.go does.
-  const unnamed = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ port: 80 }])], endpointSlices: [slice('ns1', 'svc1', ['10.0.1.2'], [{ port: 80 }])] });
+  const unnamed = compileIptables({ ...FAKE_PROXIER, services: [service('ns1', 'svc1', '172.30.0.41', [{ port: 80 }])], endpointSlices: [makeSlice('ns1', 'svc1', ['10.0.1.2'], [{ port: 80 }])] });
   t.match(unnamed, /"ns1\/svc1 has no endpoints"/);
 });
 
@@ -292,8 +254,8 @@ t.test('several ports, named targetPorts resolved per slice, UDP and SCTP', asyn
     ],
     endpointSlices: [
       // Two slices whose pods name different numbers "web": each endpoint gets its own.
-      slice('ns2', 'svc2', ['10.180.0.1'], [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns-udp', port: 5353, protocol: 'UDP' }, { name: 'dns-sctp', port: 53, protocol: 'SCTP' }], 'a'),
-      slice('ns2', 'svc2', ['10.180.2.1'], [{ name: 'http', port: 9090, protocol: 'TCP' }], 'b'),
+      makeSlice('ns2', 'svc2', ['10.180.0.1'], [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns-udp', port: 5353, protocol: 'UDP' }, { name: 'dns-sctp', port: 53, protocol: 'SCTP' }], 'a'),
+      makeSlice('ns2', 'svc2', ['10.180.2.1'], [{ name: 'http', port: 9090, protocol: 'TCP' }], 'b'),
     ],
   });
   const nat = byChain(got).nat!;
@@ -312,7 +274,7 @@ t.test('several ports, named targetPorts resolved per slice, UDP and SCTP', asyn
 
 t.test('masqueradeAll marks every ClusterIP packet; no clusterCIDR and no masqueradeAll, none', async (t) => {
   const svc = [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p80', port: 80 }])];
-  const eps = [slice('ns1', 'svc1', ['10.0.1.1'], [{ name: 'p80', port: 80 }])];
+  const eps = [makeSlice('ns1', 'svc1', ['10.0.1.1'], [{ name: 'p80', port: 80 }])];
   const all = byChain(compileIptables({ services: svc, endpointSlices: eps, masqueradeAll: true })).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!;
   t.equal(all[0], '-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-MARK-MASQ');
   const bare = byChain(compileIptables({ services: svc, endpointSlices: eps })).nat!.rules['KUBE-SVC-XPGD46QRK7WJZT7O']!;
@@ -330,7 +292,7 @@ t.test('headless, ExternalName and IPv6-only services are not proxied', async (t
       { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'ns1', name: 'ext' }, spec: { type: 'ExternalName', externalName: 'example.com' } },
       service('ns1', 'v6', 'fd00:10:96::1', [{ name: 'p80', port: 80 }]),
     ],
-    endpointSlices: [slice('ns1', 'headless', ['10.0.1.1'], [{ name: 'p80', port: 80 }])],
+    endpointSlices: [makeSlice('ns1', 'headless', ['10.0.1.1'], [{ name: 'p80', port: 80 }])],
   });
   t.notMatch(got, /ns1\//);
 });
@@ -342,7 +304,7 @@ t.test('bad input: a clear error naming the object', async (t) => {
     ['bad masquerade bit', { services: ok, endpointSlices: [], masqueradeBit: 32 }, 'PODNET_KUBEPROXY_INVALID', /masqueradeBit/],
     ['bad port', { services: [service('ns1', 'svc1', '172.30.0.41', [{ name: 'p', port: 70000 }])], endpointSlices: [] }, 'PODNET_KUBEPROXY_INVALID', /ns1\/svc1: spec.ports\[0\].port/],
     ['bad clusterIP', { services: [service('ns1', 'svc1', '172.30.0.999', [{ port: 80 }])], endpointSlices: [] }, 'PODNET_KUBEPROXY_INVALID', /not an IP address/],
-    ['bad endpoint', { services: ok, endpointSlices: [slice('ns1', 'svc1', ['10.0.1.x'], [{ name: 'p80', port: 80 }])] }, 'PODNET_KUBEPROXY_INVALID', /EndpointSlice ns1\/svc1-1/],
+    ['bad endpoint', { services: ok, endpointSlices: [makeSlice('ns1', 'svc1', ['10.0.1.x'], [{ name: 'p80', port: 80 }])] }, 'PODNET_KUBEPROXY_INVALID', /EndpointSlice ns1\/svc1-1/],
     ['bad source range', { services: [service('ns1', 'svc1', '172.30.0.41', [{ port: 80 }], { type: 'LoadBalancer', loadBalancerSourceRanges: ['203.0.113.0/33'] })], endpointSlices: [] }, 'PODNET_KUBEPROXY_INVALID', /loadBalancerSourceRanges\[0\]/],
     ['bad node IP', { services: ok, endpointSlices: [], nodeIPs: ['10.0.0.x'] }, 'PODNET_KUBEPROXY_INVALID', /node IP "10.0.0.x"/],
   ];
@@ -357,11 +319,6 @@ t.test('bad input: a clear error naming the object', async (t) => {
     t.match((caught as Error | undefined)?.message, message, name);
   }
 });
-
-/** A flow context on a flannel-programmed node. */
-function context(node: NodeNetwork, hook: Hook, tuple: FlowTuple): FlowContext {
-  return { node, hook, tuple: { ...tuple }, original: { ...tuple }, mark: 0, trace: () => undefined };
-}
 
 t.test('the output loads into the netfilter model with --noflush, beside flanneld\'s chains, and DNATs', async (t) => {
   const leases = [
@@ -378,7 +335,7 @@ t.test('the output loads into the netfilter model with --noflush, beside flannel
       service('default', 'web', '10.96.0.20', [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080 }], { type: 'NodePort' }),
       service('default', 'empty', '10.96.0.21', [{ name: 'http', port: 80 }]),
     ],
-    endpointSlices: [slice('default', 'web', ['10.244.2.5'], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
+    endpointSlices: [makeSlice('default', 'web', ['10.244.2.5'], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
   });
   nf.restore(text, { noflush: true });
   t.same(nf.save({ tables: ['nat'] }).split('\n').filter((l) => l.includes('FLANNEL')), flannel, 'flanneld\'s rules survive');
@@ -387,19 +344,19 @@ t.test('the output loads into the netfilter model with --noflush, beside flannel
   // restore input; add the two this flow needs.
   nf.insert('nat', 'OUTPUT', '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
   nf.insert('filter', 'OUTPUT', '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
-  const ctx = context(node, 'OUTPUT', { protocol: 'TCP', src: '10.244.1.2', sport: 40000, dst: '10.96.0.20', dport: 80 });
+  const ctx = newFlow(node, { protocol: 'TCP', src: '10.244.1.2', sport: 40000, dst: '10.96.0.20', dport: 80 }, { hook: 'OUTPUT' }).ctx;
   nf.evaluate('nat', 'OUTPUT', ctx);
   t.same({ dst: ctx.tuple.dst, dport: ctx.tuple.dport }, { dst: '10.244.2.5', dport: 8080 }, 'ClusterIP DNATed to the endpoint\'s resolved port');
   t.equal(ctx.mark & 0x4000, 0, 'a pod source inside the cluster CIDR is not marked for masquerade');
 
-  const rejected = context(node, 'OUTPUT', { protocol: 'TCP', src: '10.244.1.2', sport: 40001, dst: '10.96.0.21', dport: 80 });
+  const rejected = newFlow(node, { protocol: 'TCP', src: '10.244.1.2', sport: 40001, dst: '10.96.0.21', dport: 80 }, { hook: 'OUTPUT' }).ctx;
   t.equal(nf.evaluate('filter', 'OUTPUT', rejected)?.verdict, 'REJECT', 'a service without endpoints is rejected');
 });
 
 t.test('ClientIP affinity output loads into the netfilter model', async (t) => {
   const text = compileIptables({
     services: [service('ns1', 'svc1', '172.30.1.1', [{ port: 80 }], { sessionAffinity: 'ClientIP' })],
-    endpointSlices: [slice('ns1', 'svc1', ['10.0.1.1'], [{ name: '', port: 80, protocol: 'TCP' }])],
+    endpointSlices: [makeSlice('ns1', 'svc1', ['10.0.1.1'], [{ name: '', port: 80, protocol: 'TCP' }])],
   });
   t.doesNotThrow(() => new Netfilter().restore(text, { noflush: true }));
 });

@@ -13,39 +13,15 @@ import { createBackend } from '../../lib/kubeproxy/backend.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
 import { NodeNetwork } from '../../lib/dataplane/node.js';
 import { Conntrack } from '../../lib/dataplane/conntrack.js';
-import { Pipeline, formatTrace, type Attachment } from '../../lib/dataplane/pipeline.js';
+import { formatTrace } from '../../lib/dataplane/pipeline.js';
 import type { FlowTuple } from '../../lib/dataplane/conntrack.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { PodnetError } from '../../lib/core/errors.js';
-import { attachPod, programFlannelNode } from '../../plugins/flannel/daemon.js';
-import type { Endpoint, EndpointPort, EndpointSlice, Service, ServicePort, ServiceSpec } from '../../lib/api/types.js';
+import type { EndpointPort, EndpointSlice, Service, ServicePort, ServiceSpec } from '../../lib/api/types.js';
+import { TEST_NODE_NAME as NODE, WORKER_LEASES, ep, flannelCluster, makeSlice, port, service } from './fixtures.js';
 
-const NODE = 'test-node';
-
-function service(ns: string, name: string, clusterIP: string, ports: ServicePort[], spec: Partial<ServiceSpec> = {}, lbIPs: string[] = []): Service {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { namespace: ns, name },
-    spec: { type: 'ClusterIP', clusterIP, ports, ...spec },
-    ...(lbIPs.length ? { status: { loadBalancer: { ingress: lbIPs.map((ip) => ({ ip })) } } } : {}),
-  } as Service;
-}
-
-function slice(ns: string, svc: string, endpoints: (string | Endpoint)[], ports: EndpointPort[], suffix = '1', addressType: 'IPv4' | 'IPv6' = 'IPv4'): EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: ns, name: `${svc}-${suffix}`, labels: { 'kubernetes.io/service-name': svc } },
-    addressType,
-    endpoints: endpoints.map((e) => (typeof e === 'string' ? { addresses: [e] } : e)),
-    ports,
-  };
-}
-
-const p80 = (protocol: 'TCP' | 'UDP' | 'SCTP' = 'TCP'): EndpointPort[] => [{ name: 'p80', port: 80, protocol }];
-const port80 = (protocol: 'TCP' | 'UDP' | 'SCTP' = 'TCP', nodePort?: number): ServicePort[] => [{ name: 'p80', port: 80, protocol, ...(nodePort ? { nodePort } : {}) }];
-const on = (ip: string, nodeName: string, conditions?: Endpoint['conditions']): Endpoint => ({ addresses: [ip], nodeName, ...(conditions ? { conditions } : {}) });
+const p80 = (protocol: ServicePort['protocol'] = 'TCP'): EndpointPort[] => [port('p80', 80, protocol)];
+const port80 = (protocol: ServicePort['protocol'] = 'TCP', nodePort?: number): ServicePort[] => [port('p80', 80, protocol, nodePort ? { nodePort } : {})];
 
 /** A node with the ipvs backend, synced once. */
 function proxier(services: Service[], endpointSlices: EndpointSlice[], extra: Partial<ProxyInput> = {}, clock = new ManualClock()) {
@@ -87,7 +63,7 @@ function members(node: NodeNetwork, set: string): string[] {
 t.test('TestNodePortIPv4: 1 service with node port, has 2 endpoints (one of them IPv6, ignored)', async (t) => {
   const { node } = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80('TCP', 3001), { type: 'NodePort' })],
-    [slice('ns1', 'svc1', ['10.180.0.1'], p80()), slice('ns1', 'svc1', ['1002:ab8::2:10'], p80(), '2', 'IPv6')],
+    [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80()), makeSlice('ns1', 'svc1', ['1002:ab8::2:10'], p80(), '2', 'IPv6')],
     { nodeIPs: ['100.101.102.103', '2001:db8::1:1'] },
   );
   t.same(ipvsState(node), {
@@ -97,7 +73,7 @@ t.test('TestNodePortIPv4: 1 service with node port, has 2 endpoints (one of them
 });
 
 t.test('TestNodePortIPv4: 1 UDP service with node port, has endpoints', async (t) => {
-  const { node } = proxier([service('ns1', 'svc1', '10.20.30.41', port80('UDP', 3001), { type: 'NodePort' })], [slice('ns1', 'svc1', ['10.180.0.1'], p80('UDP'))], { nodeIPs: ['100.101.102.103'] });
+  const { node } = proxier([service('ns1', 'svc1', '10.20.30.41', port80('UDP', 3001), { type: 'NodePort' })], [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80('UDP'))], { nodeIPs: ['100.101.102.103'] });
   t.same(ipvsState(node), {
     'UDP 10.20.30.41:80 rr': ['10.180.0.1:80 w1'],
     'UDP 100.101.102.103:3001 rr': ['10.180.0.1:80 w1'],
@@ -113,7 +89,7 @@ t.test('TestNodePortIPv4: service has node port but no endpoints', async (t) => 
 });
 
 t.test('TestNodePortIPv4: node port service with protocol sctp on a node with multiple nodeIPs', async (t) => {
-  const { node } = proxier([service('ns1', 'svc1', '10.20.30.41', port80('SCTP', 3001), { type: 'NodePort' })], [slice('ns1', 'svc1', ['10.180.0.1'], p80('SCTP'))], {
+  const { node } = proxier([service('ns1', 'svc1', '10.20.30.41', port80('SCTP', 3001), { type: 'NodePort' })], [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80('SCTP'))], {
     nodeIPs: ['100.101.102.103', '100.101.102.104', '100.101.102.105', '2001:db8::1:1', '2001:db8::1:2', '2001:db8::1:3'],
   });
   t.same(ipvsState(node), {
@@ -128,7 +104,7 @@ t.test('TestNodePortIPv4: node port service with protocol sctp on a node with mu
 t.test('TestNodePortIPv4: node port service with protocol sctp and externalTrafficPolicy local', async (t) => {
   const { node } = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80('SCTP', 3001), { type: 'NodePort', externalTrafficPolicy: 'Local' })],
-    [slice('ns1', 'svc1', [on('10.180.0.1', NODE), on('10.180.1.1', 'other-node')], p80('SCTP'))],
+    [makeSlice('ns1', 'svc1', [ep('10.180.0.1', NODE), ep('10.180.1.1', 'other-node')], p80('SCTP'))],
     { nodeIPs: ['100.101.102.103'] },
   );
   t.same(ipvsState(node), {
@@ -143,7 +119,7 @@ t.test('TestNodePortIPv4: node port service with protocol sctp and externalTraff
 t.test('TestClusterIP: 2 services with Cluster IP (the IPv6 one is the other proxier\'s); one without endpoints', async (t) => {
   const { node } = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80()), service('ns2', 'svc2', '1002:ab8::2:1', [{ name: 'p8080', port: 8080, protocol: 'TCP' }])],
-    [slice('ns1', 'svc1', ['10.180.0.1'], p80()), slice('ns2', 'svc2', ['1009:ab8::5:6'], [{ name: 'p8080', port: 8080, protocol: 'TCP' }], '1', 'IPv6')],
+    [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80()), makeSlice('ns2', 'svc2', ['1009:ab8::5:6'], [{ name: 'p8080', port: 8080, protocol: 'TCP' }], '1', 'IPv6')],
   );
   t.same(ipvsState(node), { 'TCP 10.20.30.41:80 rr': ['10.180.0.1:80 w1'] });
   const empty = proxier([service('ns1', 'svc1', '10.20.30.41', port80())], []);
@@ -153,7 +129,7 @@ t.test('TestClusterIP: 2 services with Cluster IP (the IPv6 one is the other pro
 t.test('TestExternalIPs, TestExternalIPsNoEndpoint, TestOnlyLocalExternalIPs', async (t) => {
   const externalIPs = ['50.60.70.81', '2012::51', '127.0.0.1'];
   // The endpoint port is UDP, the Service's TCP: no real server matches.
-  const a = proxier([service('ns1', 'svc1', '10.20.30.41', port80(), { externalIPs })], [slice('ns1', 'svc1', ['10.180.0.1'], p80('UDP'))]);
+  const a = proxier([service('ns1', 'svc1', '10.20.30.41', port80(), { externalIPs })], [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80('UDP'))]);
   t.same(Object.keys(ipvsState(a.node)).sort(), ['TCP 10.20.30.41:80 rr', 'TCP 127.0.0.1:80 rr', 'TCP 50.60.70.81:80 rr'], 'the IPv6 external IP is left to the IPv6 proxier');
   t.same(members(a.node, 'KUBE-EXTERNAL-IP'), ['50.60.70.81,tcp:80', '127.0.0.1,tcp:80']);
   const none = proxier([service('ns1', 'svc1', '10.20.30.41', port80(), { externalIPs: ['50.60.70.81'] })], []);
@@ -161,7 +137,7 @@ t.test('TestExternalIPs, TestExternalIPsNoEndpoint, TestOnlyLocalExternalIPs', a
 
   const local = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80(), { type: 'NodePort', externalIPs, externalTrafficPolicy: 'Local' })],
-    [slice('ns1', 'svc1', [on('10.180.0.1', NODE), on('10.180.1.1', 'other-node')], p80())],
+    [makeSlice('ns1', 'svc1', [ep('10.180.0.1', NODE), ep('10.180.1.1', 'other-node')], p80())],
   );
   const state = ipvsState(local.node);
   t.equal(Object.keys(state).length, 3, 'no node IPs: no NodePort virtual servers');
@@ -174,7 +150,7 @@ t.test('TestExternalIPs, TestExternalIPsNoEndpoint, TestOnlyLocalExternalIPs', a
 t.test('TestLoadBalancer', async (t) => {
   const { node } = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80('TCP', 3001), { type: 'LoadBalancer' }, ['1.2.3.4'])],
-    [slice('ns1', 'svc1', ['10.180.0.1'], p80('UDP'))],
+    [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80('UDP'))],
   );
   t.same(Object.keys(ipvsState(node)), ['TCP 1.2.3.4:80 rr', 'TCP 10.20.30.41:80 rr'], '2 virtual servers (no node IPs: no NodePort ones)');
   t.same(members(node, 'KUBE-LOAD-BALANCER'), ['1.2.3.4,tcp:80']);
@@ -185,7 +161,7 @@ t.test('TestLoadBalancer', async (t) => {
 t.test('TestOnlyLocalNodePorts', async (t) => {
   const { node } = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80('TCP', 3001), { type: 'NodePort', externalTrafficPolicy: 'Local' })],
-    [slice('ns1', 'svc1', [on('10.180.0.1', NODE), on('10.180.1.1', 'other-node')], p80())],
+    [makeSlice('ns1', 'svc1', [ep('10.180.0.1', NODE), ep('10.180.1.1', 'other-node')], p80())],
     { nodeIPs: ['100.101.102.103'] },
   );
   const state = ipvsState(node);
@@ -205,7 +181,7 @@ t.test('TestHealthCheckNodePort: only the ETP=Local Services\' health check node
 });
 
 t.test('TestLoadBalancerSourceRanges', async (t) => {
-  const { node } = proxier([service('ns1', 'svc1', '10.20.30.41', port80(), { type: 'LoadBalancer', loadBalancerSourceRanges: ['10.0.0.0/8'] }, ['1.2.3.4'])], [slice('ns1', 'svc1', ['10.180.0.1'], p80())]);
+  const { node } = proxier([service('ns1', 'svc1', '10.20.30.41', port80(), { type: 'LoadBalancer', loadBalancerSourceRanges: ['10.0.0.0/8'] }, ['1.2.3.4'])], [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80())]);
   t.same(ipvsState(node), { 'TCP 1.2.3.4:80 rr': ['10.180.0.1:80 w1'], 'TCP 10.20.30.41:80 rr': ['10.180.0.1:80 w1'] });
   t.same(members(node, 'KUBE-LOAD-BALANCER'), ['1.2.3.4,tcp:80']);
   t.same(members(node, 'KUBE-LOAD-BALANCER-FW'), ['1.2.3.4,tcp:80']);
@@ -238,7 +214,7 @@ t.test('TestAcceptIPVSTraffic', async (t) => {
 t.test('TestOnlyLocalLoadBalancing', async (t) => {
   const { node } = proxier(
     [service('ns1', 'svc1', '10.20.30.41', port80('TCP', 3001), { type: 'LoadBalancer', externalTrafficPolicy: 'Local' }, ['1.2.3.4'])],
-    [slice('ns1', 'svc1', [on('10.180.0.1', NODE), on('10.180.1.1', 'other-node')], p80())],
+    [makeSlice('ns1', 'svc1', [ep('10.180.0.1', NODE), ep('10.180.1.1', 'other-node')], p80())],
   );
   const state = ipvsState(node);
   t.equal(Object.keys(state).length, 2);
@@ -266,9 +242,9 @@ t.test('TestTestInternalTrafficPolicyE2E', async (t) => {
     { name: 'local with zero local endpoints', itp: 'Local', nodes: ['node0', 'node1', 'node2'], loopback: 0, rs: [] },
   ] as const;
   for (const c of cases) {
-    const eps = c.nodes.map((n, i) => on(`10.0.1.${i + 1}`, n, { ready: true }));
+    const eps = c.nodes.map((n, i) => ep(`10.0.1.${i + 1}`, n, { ready: true }));
     const svc = service('ns1', 'svc1', '172.20.1.1', [{ name: '', port: 80, protocol: 'TCP' }], { internalTrafficPolicy: c.itp });
-    const { node, backend, input } = proxier([svc], [slice('ns1', 'svc1', eps, [{ name: '', port: 80, protocol: 'TCP' }])]);
+    const { node, backend, input } = proxier([svc], [makeSlice('ns1', 'svc1', eps, [{ name: '', port: 80, protocol: 'TCP' }])]);
     t.equal(members(node, 'KUBE-LOOP-BACK').length, c.loopback, `${c.name}: KUBE-LOOP-BACK`);
     t.same(node.ipvs.services()[0]!.dests.map((d) => d.name).sort(), c.rs, `${c.name}: real servers`);
     // The EndpointSlice deleted: no hairpin entries, the virtual server stays without real servers.
@@ -282,33 +258,33 @@ t.test('Test_EndpointSliceReadyAndTerminating{Cluster,Local}, Test_EndpointSlice
   const conds = (ready: boolean, serving: boolean, terminating: boolean) => ({ ready, serving, terminating });
   const svc = (etp: 'Cluster' | 'Local') => service('ns1', 'svc1', '172.20.1.1', [{ name: '', port: 80, protocol: 'TCP' }], { type: 'NodePort', externalTrafficPolicy: etp, internalTrafficPolicy: 'Cluster', externalIPs: ['1.2.3.4'] });
   const mixed = [
-    on('10.0.1.1', NODE, conds(true, true, false)),
-    on('10.0.1.2', NODE, conds(true, true, false)),
-    on('10.0.1.3', NODE, conds(false, true, true)),
-    on('10.0.1.4', NODE, conds(false, false, true)),
-    on('10.0.1.5', 'another-node', conds(true, true, false)),
+    ep('10.0.1.1', NODE, conds(true, true, false)),
+    ep('10.0.1.2', NODE, conds(true, true, false)),
+    ep('10.0.1.3', NODE, conds(false, true, true)),
+    ep('10.0.1.4', NODE, conds(false, false, true)),
+    ep('10.0.1.5', 'another-node', conds(true, true, false)),
   ];
   const port = [{ name: '', port: 80, protocol: 'TCP' as const }];
   const rs = (node: NodeNetwork, ip: string) => node.ipvs.service('TCP', ip, 80)!.dests.map((d) => d.name).sort();
 
-  const cluster = proxier([svc('Cluster')], [slice('ns1', 'svc1', mixed, port)]);
+  const cluster = proxier([svc('Cluster')], [makeSlice('ns1', 'svc1', mixed, port)]);
   t.same(members(cluster.node, 'KUBE-LOOP-BACK'), ['10.0.1.1,tcp:80,10.0.1.1', '10.0.1.2,tcp:80,10.0.1.2', '10.0.1.3,tcp:80,10.0.1.3', '10.0.1.4,tcp:80,10.0.1.4'], 'every local endpoint, ready or not');
   t.equal(cluster.node.ipvs.services().length, 2);
   t.same(rs(cluster.node, '172.20.1.1'), ['10.0.1.1:80', '10.0.1.2:80', '10.0.1.5:80'], 'clusterIP: cluster-wide ready endpoints');
   t.same(rs(cluster.node, '1.2.3.4'), ['10.0.1.1:80', '10.0.1.2:80', '10.0.1.5:80'], 'externalIP: cluster-wide ready endpoints');
 
-  const local = proxier([svc('Local')], [slice('ns1', 'svc1', mixed, port)]);
+  const local = proxier([svc('Local')], [makeSlice('ns1', 'svc1', mixed, port)]);
   t.same(rs(local.node, '172.20.1.1'), ['10.0.1.1:80', '10.0.1.2:80', '10.0.1.5:80']);
   t.same(rs(local.node, '1.2.3.4'), ['10.0.1.1:80', '10.0.1.2:80'], 'externalIP: local ready endpoints');
 
   const terminating = [
-    on('10.0.1.1', NODE, conds(false, true, true)),
-    on('10.0.1.2', NODE, conds(false, true, true)),
-    on('10.0.1.3', NODE, conds(false, false, true)),
-    on('10.0.1.4', 'another-node', conds(false, true, true)),
-    on('10.0.1.5', 'another-node', conds(false, false, false)),
+    ep('10.0.1.1', NODE, conds(false, true, true)),
+    ep('10.0.1.2', NODE, conds(false, true, true)),
+    ep('10.0.1.3', NODE, conds(false, false, true)),
+    ep('10.0.1.4', 'another-node', conds(false, true, true)),
+    ep('10.0.1.5', 'another-node', conds(false, false, false)),
   ];
-  const only = proxier([svc('Cluster')], [slice('ns1', 'svc1', terminating, port)]);
+  const only = proxier([svc('Cluster')], [makeSlice('ns1', 'svc1', terminating, port)]);
   t.equal(members(only.node, 'KUBE-LOOP-BACK').length, 3);
   t.same(rs(only.node, '172.20.1.1'), ['10.0.1.1:80', '10.0.1.2:80', '10.0.1.4:80'], 'falls back to serving terminating endpoints');
   t.same(rs(only.node, '1.2.3.4'), ['10.0.1.1:80', '10.0.1.2:80', '10.0.1.4:80']);
@@ -327,7 +303,7 @@ t.test('Test_HealthCheckNodePortE2E: the health check port follows the Service',
 });
 
 t.test('TestCreateAndLinkKubeChain: the chains, and iptables-save of a ClusterIP Service (writeIptablesRules)', async (t) => {
-  const { node, backend } = proxier([service('ns1', 'svc1', '10.96.0.10', port80())], [slice('ns1', 'svc1', [on('10.244.1.5', NODE)], [{ name: 'p80', port: 8080, protocol: 'TCP' }])], { clusterCIDR: '10.244.0.0/16' });
+  const { node, backend } = proxier([service('ns1', 'svc1', '10.96.0.10', port80())], [makeSlice('ns1', 'svc1', [ep('10.244.1.5', NODE)], [{ name: 'p80', port: 8080, protocol: 'TCP' }])], { clusterCIDR: '10.244.0.0/16' });
   t.match(backend.lastRestoreInput, `*nat
 :KUBE-SERVICES - [0:0]
 :KUBE-POSTROUTING - [0:0]
@@ -415,7 +391,7 @@ COMMIT
 t.test('syncs apply differences only: counters survive, stale virtual servers and addresses go', async (t) => {
   const svc1 = service('ns1', 'svc1', '10.96.0.10', port80());
   const svc2 = service('ns1', 'svc2', '10.96.0.11', port80());
-  const eps = slice('ns1', 'svc1', ['10.244.1.5'], p80());
+  const eps = makeSlice('ns1', 'svc1', ['10.244.1.5'], p80());
   const { node, backend, input, stats } = proxier([svc1, svc2], [eps]);
   t.equal(stats.full, true, 'the ipvs proxier has no partial sync');
   t.equal(stats.servicePortsSynced, 2);
@@ -436,7 +412,7 @@ t.test('syncs apply differences only: counters survive, stale virtual servers an
 t.test('graceful termination: a TCP real server with connections drains at weight 0 (graceful_termination.go)', async (t) => {
   const clock = new ManualClock();
   const svc = service('ns1', 'svc1', '10.96.0.10', port80());
-  const two = slice('ns1', 'svc1', ['10.244.1.5', '10.244.2.5'], p80());
+  const two = makeSlice('ns1', 'svc1', ['10.244.1.5', '10.244.2.5'], p80());
   const { node, backend, input } = proxier([svc], [two], {}, clock);
   const vs = node.ipvs.service('TCP', '10.96.0.10', 80)!;
   const conn: FlowTuple = { protocol: 'TCP', src: '10.244.3.3', sport: 5555, dst: '10.96.0.10', dport: 80 };
@@ -444,7 +420,7 @@ t.test('graceful termination: a TCP real server with connections drains at weigh
   const other = picked.address === '10.244.1.5' ? '10.244.2.5' : '10.244.1.5';
 
   // The picked endpoint leaves the slice (its pod terminates).
-  backend.sync({ ...input, endpointSlices: [slice('ns1', 'svc1', [other], p80())] });
+  backend.sync({ ...input, endpointSlices: [makeSlice('ns1', 'svc1', [other], p80())] });
   t.same(ipvsState(node)['TCP 10.96.0.10:80 rr'], [`${other}:80 w1`, `${picked.address}:80 w0`].sort(), 'kept at weight 0 while its connection lives');
   t.same((backend as IpvsProxyBackend).gracefulTerminationList(), [`10.96.0.10:80/TCP/${picked.address}:80`]);
   t.same([1, 2, 3].map((i) => node.ipvs.schedule({ ...conn, sport: conn.sport + i })!.dest!.address), [other, other, other], 'new connections avoid it');
@@ -461,7 +437,7 @@ t.test('graceful termination: a TCP real server with connections drains at weigh
   // Back while draining: weight 1 again.
   const held: FlowTuple = { ...conn, sport: 7777 };
   const heldDest = node.ipvs.schedule(held)!.dest!.address;
-  backend.sync({ ...input, endpointSlices: [slice('ns1', 'svc1', [heldDest === '10.244.1.5' ? '10.244.2.5' : '10.244.1.5'], p80())] });
+  backend.sync({ ...input, endpointSlices: [makeSlice('ns1', 'svc1', [heldDest === '10.244.1.5' ? '10.244.2.5' : '10.244.1.5'], p80())] });
   backend.sync({ ...input, endpointSlices: [two] });
   t.same(ipvsState(node)['TCP 10.96.0.10:80 rr'], ['10.244.1.5:80 w1', '10.244.2.5:80 w1']);
   t.same((backend as IpvsProxyBackend).gracefulTerminationList(), []);
@@ -469,10 +445,10 @@ t.test('graceful termination: a TCP real server with connections drains at weigh
 
 t.test('graceful termination: UDP real servers, and ones without connections, go at once', async (t) => {
   const udpSvc = service('ns1', 'dns', '10.96.0.10', [{ name: 'dns', port: 53, protocol: 'UDP' }]);
-  const { node, backend, input } = proxier([udpSvc], [slice('ns1', 'dns', ['10.244.1.5', '10.244.2.5'], [{ name: 'dns', port: 53, protocol: 'UDP' }])]);
+  const { node, backend, input } = proxier([udpSvc], [makeSlice('ns1', 'dns', ['10.244.1.5', '10.244.2.5'], [{ name: 'dns', port: 53, protocol: 'UDP' }])]);
   node.ipvs.schedule({ protocol: 'UDP', src: '10.244.3.3', sport: 5353, dst: '10.96.0.10', dport: 53 });
   node.ipvs.schedule({ protocol: 'UDP', src: '10.244.3.3', sport: 5354, dst: '10.96.0.10', dport: 53 });
-  backend.sync({ ...input, endpointSlices: [slice('ns1', 'dns', ['10.244.1.5'], [{ name: 'dns', port: 53, protocol: 'UDP' }])] });
+  backend.sync({ ...input, endpointSlices: [makeSlice('ns1', 'dns', ['10.244.1.5'], [{ name: 'dns', port: 53, protocol: 'UDP' }])] });
   t.same(ipvsState(node), { 'UDP 10.96.0.10:53 rr': ['10.244.1.5:53 w1'] }, 'IsRsGracefulTerminationNeeded is false for UDP');
 });
 
@@ -497,7 +473,7 @@ t.test('--ipvs-scheduler, and bad input refused without touching the node', asyn
 });
 
 t.test('TestCleanupLeftovers: cleanup leaves nothing of the ipvs proxier', async (t) => {
-  const { node, backend } = proxier([service('ns1', 'svc1', '10.20.30.41', port80('TCP', 3001), { type: 'NodePort' })], [slice('ns1', 'svc1', ['10.180.0.1'], p80())], { nodeIPs: ['100.101.102.103'] });
+  const { node, backend } = proxier([service('ns1', 'svc1', '10.20.30.41', port80('TCP', 3001), { type: 'NodePort' })], [makeSlice('ns1', 'svc1', ['10.180.0.1'], p80())], { nodeIPs: ['100.101.102.103'] });
   node.netfilter.restore('*nat\n:FLANNEL-POSTRTG - [0:0]\n-A POSTROUTING -j FLANNEL-POSTRTG\nCOMMIT\n', { noflush: true });
   backend.cleanup();
   t.same(node.ipvs.services(), []);
@@ -509,7 +485,7 @@ t.test('TestCleanupLeftovers: cleanup leaves nothing of the ipvs proxier', async
 });
 
 t.test('compileIpvs is pure: the same input twice gives the same output', async (t) => {
-  const input: ProxyInput = { services: [service('ns1', 'svc1', '10.96.0.10', port80('TCP', 30080), { type: 'NodePort' })], endpointSlices: [slice('ns1', 'svc1', ['10.244.1.5'], p80())], nodeIPs: ['172.18.0.3'] };
+  const input: ProxyInput = { services: [service('ns1', 'svc1', '10.96.0.10', port80('TCP', 30080), { type: 'NodePort' })], endpointSlices: [makeSlice('ns1', 'svc1', ['10.244.1.5'], p80())], nodeIPs: ['172.18.0.3'] };
   const a = compileIpvs(input);
   const b = compileIpvs(input);
   t.equal(a.iptables, b.iptables);
@@ -518,39 +494,23 @@ t.test('compileIpvs is pure: the same input twice gives the same output', async 
 
 // ---- the data plane: flows through a node programmed by the ipvs proxier ----------------------
 
-const LEASES = [
-  { node: 'worker', subnet: '10.244.1.0/24', publicIP: '172.18.0.3' },
-  { node: 'worker2', subnet: '10.244.2.0/24', publicIP: '172.18.0.4' },
-];
 const PODS: Record<string, { node: string; pod: string }> = {
   '10.244.1.2': { node: 'worker', pod: 'default/client' },
   '10.244.1.5': { node: 'worker', pod: 'default/web-a' },
   '10.244.2.5': { node: 'worker2', pod: 'default/web-b' },
 };
 
+/** The two flannel workers and their pods; the worker's kube-proxy runs in ipvs mode. */
 function cluster(services: Service[], slices: EndpointSlice[]) {
-  const nodes = new Map<string, NodeNetwork>();
-  const veths = new Map<string, string>();
-  for (const lease of LEASES) {
-    const net = new NodeNetwork(lease.node);
-    programFlannelNode(net, lease, LEASES, { backend: 'vxlan', underlayMtu: 1500, podMtu: 1450 });
-    nodes.set(lease.node, net);
-  }
-  for (const p of Object.values(PODS)) veths.set(p.pod, attachPod(nodes.get(p.node)!, p.pod, { cniVersion: '1.0.0' }));
-  const resolve = (ip: string): Attachment | undefined => {
-    const pod = PODS[ip];
-    if (pod) return { kind: 'pod', node: pod.node, pod: pod.pod, dev: veths.get(pod.pod)! };
-    const lease = LEASES.find((l) => l.publicIP === ip);
-    return lease ? { kind: 'host', node: lease.node } : undefined;
-  };
+  const { nodes, pipeline } = flannelCluster({ leases: WORKER_LEASES, pods: PODS });
   const worker = nodes.get('worker')!;
   const backend = createIpvsBackend(worker);
   backend.sync({ services, endpointSlices: slices, nodeName: 'worker', nodeIPs: ['172.18.0.3'], clusterCIDR: '10.244.0.0/16' });
-  return { worker, backend, pipeline: new Pipeline({ nodes, resolve }) };
+  return { worker, backend, pipeline };
 }
 
 const web = (ports: ServicePort[] = [{ name: 'http', port: 80, protocol: 'TCP' }], spec: Partial<ServiceSpec> = {}, lb: string[] = []) => service('default', 'web', '10.96.0.10', ports, spec, lb);
-const webEndpoints = (ips = ['10.244.1.5', '10.244.2.5']) => slice('default', 'web', ips.map((ip) => on(ip, PODS[ip]!.node)), [{ name: 'http', port: 8080, protocol: 'TCP' }]);
+const webEndpoints = (ips = ['10.244.1.5', '10.244.2.5']) => makeSlice('default', 'web', ips.map((ip) => ep(ip, PODS[ip]!.node)), [{ name: 'http', port: 8080, protocol: 'TCP' }]);
 let sport = 41000;
 const tcp = (src: string, dst: string, dport: number): FlowTuple => ({ protocol: 'TCP', src, sport: sport++, dst, dport });
 
@@ -597,7 +557,7 @@ t.test('a client outside the cluster to a NodePort is masqueraded to the node (K
 t.test('rejections: no endpoints (IPVS), a VIP port without a Service (KUBE-IPVS-FILTER), a source outside loadBalancerSourceRanges', async (t) => {
   const { pipeline } = cluster(
     [web(), service('default', 'lb', '10.96.0.20', [{ name: 'http', port: 80, protocol: 'TCP' }], { type: 'LoadBalancer', loadBalancerSourceRanges: ['192.168.5.0/24'] }, ['203.0.113.7'])],
-    [slice('default', 'lb', [on('10.244.2.5', 'worker2')], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
+    [makeSlice('default', 'lb', [ep('10.244.2.5', 'worker2')], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
   );
   const empty = pipeline.decide({ kind: 'pod', node: 'worker', pod: 'default/client' }, tcp('10.244.1.2', '10.96.0.10', 80));
   t.equal(empty.verdict, 'REJECT', 'a Service without endpoints refuses at once');

@@ -7,27 +7,21 @@
 import t from 'tap';
 import { createNftablesBackend, NFT_TABLE } from '../../lib/kubeproxy/nftables.js';
 import { createBackend, registeredModes } from '../../lib/kubeproxy/backend.js';
-import { NodeNetwork } from '../../lib/dataplane/node.js';
-import { Conntrack } from '../../lib/dataplane/conntrack.js';
+import type { NodeNetwork } from '../../lib/dataplane/node.js';
 import { Nftables, type NftVerdict } from '../../lib/dataplane/nftables.js';
-import { Pipeline, formatTrace, type Attachment, type FlowContext, type HookVerdict, type TraceStep } from '../../lib/dataplane/pipeline.js';
-import { attachPod, programFlannelNode } from '../../plugins/flannel/daemon.js';
+import { formatTrace, type FlowContext, type HookVerdict } from '../../lib/dataplane/pipeline.js';
 import type { Hook } from '../../lib/dataplane/hooks.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SeededRng } from '../../lib/core/rng.js';
 import { PodnetError } from '../../lib/core/errors.js';
 import type { EndpointSlice, Service } from '../../lib/api/types.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
-import { makeService, makeSlice } from './iptables-harness.js';
+import { NFT_FAKE_PROXIER, TEST_NODE_NAME, WORKER_LEASES, flannelCluster, hostNode, makeService, makeSlice, newFlow, runHooks, type FlowStep } from './fixtures.js';
 
-const FAKE = { clusterCIDR: '10.0.0.0/8', serviceCIDRs: ['172.30.0.0/16'], nodeName: 'test-node', nodeIPs: ['192.168.0.2'] };
 const MAPS = ['cluster-ips', 'service-ips', 'service-nodeports', 'no-endpoint-services', 'no-endpoint-nodeports', 'firewall-ips'];
 
-function node(clock = new ManualClock()): NodeNetwork {
-  const n = new NodeNetwork('test-node', new Conntrack(clock));
-  n.addInterface({ name: 'eth0', kind: 'ethernet', mtu: 1500, addresses: ['192.168.0.2/24'], up: true });
-  return n;
-}
+/** NewFakeProxier's host, its conntrack on the given clock. */
+const node = (clock = new ManualClock()): NodeNetwork => hostNode(TEST_NODE_NAME, undefined, clock);
 
 function verdictText(v: NftVerdict | undefined): string {
   return v ? (v.kind === 'jump' || v.kind === 'goto' ? `${v.kind} ${v.chain}` : v.kind) : '';
@@ -134,7 +128,7 @@ t.test('TestSyncProxyRulesRepeated: partial syncs rewrite only the changed Servi
   const eps = (ns: string, name: string, ips: string[], portName: string, port: number): EndpointSlice => makeSlice(ns, name, ips, [{ name: portName, port, protocol: 'TCP' }]);
   let services = [svc('ns1', 'svc1', '172.30.0.41', 'p80', 80), svc('ns2', 'svc2', '172.30.0.42', 'p8080', 8080)];
   let slices = [eps('ns1', 'svc1', ['10.0.1.1'], 'p80', 80), eps('ns2', 'svc2', ['10.0.2.1'], 'p8080', 8080)];
-  const input = (): ProxyInput => ({ ...FAKE, services, endpointSlices: slices });
+  const input = (): ProxyInput => ({ ...NFT_FAKE_PROXIER, services, endpointSlices: slices });
   const sync = (...changed: string[]) => backend.sync(input(), new Set(changed));
 
   const first = backend.sync(input());
@@ -246,23 +240,13 @@ t.test('TestSyncProxyRulesRepeated: partial syncs rewrite only the changed Servi
 });
 
 /** One flow through the node's hooks from a pod (PREROUTING, then FORWARD). */
-function podFlow(n: NodeNetwork, src: string, dst: string, dport: number, seed: number): { ctx: FlowContext; verdict: HookVerdict; steps: Omit<TraceStep, 'node' | 'stage'>[] } {
-  const tuple = { protocol: 'TCP' as const, src, sport: 30000 + seed, dst, dport };
-  const steps: Omit<TraceStep, 'node' | 'stage'>[] = [];
-  const ctx: FlowContext = { node: n, hook: 'PREROUTING', tuple: { ...tuple }, original: { ...tuple }, mark: 0, rng: new SeededRng(seed), trace: (s) => void steps.push(s) };
-  let verdict: HookVerdict;
-  for (const hook of ['PREROUTING', 'FORWARD'] as Hook[]) {
-    (ctx as { hook: Hook }).hook = hook;
-    for (const h of n.handlers(hook)) {
-      verdict = h.run(ctx) ?? undefined;
-      if (verdict && verdict.verdict !== 'ACCEPT') return { ctx, verdict, steps };
-    }
-  }
-  return { ctx, verdict: undefined, steps };
+function podFlow(n: NodeNetwork, src: string, dst: string, dport: number, seed: number): { ctx: FlowContext; verdict: HookVerdict; steps: FlowStep[] } {
+  const { ctx, steps } = newFlow(n, { protocol: 'TCP', src, sport: 30000 + seed, dst, dport }, { seed });
+  return { ctx, verdict: runHooks(n, ['PREROUTING', 'FORWARD'], ctx), steps };
 }
 
 const THREE: ProxyInput = {
-  ...FAKE,
+  ...NFT_FAKE_PROXIER,
   services: [makeService('default', 'web', { clusterIP: '172.30.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] })],
   endpointSlices: [makeSlice('default', 'web', ['10.1.0.3', '10.1.0.1', '10.1.0.2'], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
 };
@@ -386,28 +370,15 @@ t.test('the nftables mode is registered; render is nft list ruleset; cleanup del
 });
 
 t.test('through the pipeline: a pod reaches a ClusterIP on another node; the trace names the nft chains; a hairpin is masqueraded', async (t) => {
-  const leases = [
-    { node: 'worker', subnet: '10.244.1.0/24', publicIP: '172.18.0.3' },
-    { node: 'worker2', subnet: '10.244.2.0/24', publicIP: '172.18.0.4' },
-  ];
-  const pods: Record<string, { node: string; pod: string }> = {
-    '10.244.1.2': { node: 'worker', pod: 'default/client' },
-    '10.244.2.2': { node: 'worker2', pod: 'default/web' },
-    '10.244.1.3': { node: 'worker', pod: 'default/self' },
-  };
-  const nodes = new Map<string, NodeNetwork>();
-  for (const lease of leases) {
-    const net = new NodeNetwork(lease.node);
-    programFlannelNode(net, lease, leases, { backend: 'vxlan', underlayMtu: 1500, podMtu: 1450 });
-    nodes.set(lease.node, net);
-  }
-  const veths = new Map(Object.values(pods).map((p) => [p.pod, attachPod(nodes.get(p.node)!, p.pod, { cniVersion: '1.0.0' })]));
-  const resolve = (ip: string): Attachment | undefined => {
-    const pod = pods[ip];
-    if (pod) return { kind: 'pod', node: pod.node, pod: pod.pod, dev: veths.get(pod.pod)! };
-    const lease = leases.find((l) => l.publicIP === ip);
-    return lease ? { kind: 'host', node: lease.node } : undefined;
-  };
+  const { nodes, pipeline } = flannelCluster({
+    leases: WORKER_LEASES,
+    pods: {
+      '10.244.1.2': { node: 'worker', pod: 'default/client' },
+      '10.244.2.2': { node: 'worker2', pod: 'default/web' },
+      '10.244.1.3': { node: 'worker', pod: 'default/self' },
+    },
+    rng: new SeededRng(1),
+  });
   const input: ProxyInput = {
     clusterCIDR: '10.244.0.0/16',
     serviceCIDRs: ['10.96.0.0/12'],
@@ -420,7 +391,6 @@ t.test('through the pipeline: a pod reaches a ClusterIP on another node; the tra
     endpointSlices: [makeSlice('default', 'web', ['10.244.2.2'], [{ name: 'http', port: 8080, protocol: 'TCP' }]), makeSlice('default', 'self', ['10.244.1.3'], [{ name: 'http', port: 8080, protocol: 'TCP' }])],
   };
   createNftablesBackend(nodes.get('worker')!).sync(input);
-  const pipeline = new Pipeline({ nodes, resolve, rng: new SeededRng(1) });
 
   const d = pipeline.decide({ kind: 'pod', node: 'worker', pod: 'default/client' }, { protocol: 'TCP', src: '10.244.1.2', sport: 40000, dst: '10.96.0.20', dport: 80 });
   t.equal(d.verdict, 'ACCEPT');

@@ -5,100 +5,29 @@
 // the tables the backend loaded, instead of upstream's regexp tracer (helpers_test.go tracePacket).
 // Upstream's tracer follows every numgen branch and lists all endpoints; here each case runs on
 // fresh nodes with several seeds and the endpoints the draws picked are collected.
-import t, { type Test } from 'tap';
-import { createNftablesBackend } from '../../lib/kubeproxy/nftables.js';
-import { NodeNetwork } from '../../lib/dataplane/node.js';
-import type { FlowContext, HookVerdict, TraceStep } from '../../lib/dataplane/pipeline.js';
-import type { Hook } from '../../lib/dataplane/hooks.js';
-import { SeededRng } from '../../lib/core/rng.js';
+import t from 'tap';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
-import type { ServicePort } from '../../lib/api/types.js';
-import { ep, makeService, makeSlice } from './iptables-harness.js';
-
-const TEST_NODE = 'test-node';
-const TEST_NODE_IP = '192.168.0.2';
-const TEST_NODE_IP_ALT = '192.168.1.2';
-const TEST_EXTERNAL_IP = '192.168.99.11';
-const TEST_EXTERNAL_CLIENT = '203.0.113.2';
-const TEST_EXTERNAL_CLIENT_BLOCKED = '203.0.113.130';
-
-/** NewFakeProxier: pod CIDR 10.0.0.0/8, service CIDR 172.30.0.0/16, --nodeport-addresses the node IP. */
-const FAKE = { clusterCIDR: '10.0.0.0/8', serviceCIDRs: ['172.30.0.0/16'], nodeName: TEST_NODE, nodeIPs: [TEST_NODE_IP] };
-
-interface PacketFlowTest {
-  name: string;
-  sourceIP: string;
-  protocol?: 'TCP' | 'UDP' | 'SCTP';
-  destIP: string;
-  destPort: number;
-  /** Endpoints (`ip:port`, comma-separated, sorted), DROP, REJECT, or '' when nothing matched. */
-  output: string;
-  masq?: boolean;
-}
-
-/** The fake proxier's host: its interface holds testNodeIPs (the IPv4 ones). */
-function testNode(): NodeNetwork {
-  const node = new NodeNetwork(TEST_NODE);
-  node.addInterface({ name: 'eth0', kind: 'ethernet', mtu: 1500, addresses: [`${TEST_NODE_IP}/24`, `${TEST_NODE_IP_ALT}/24`, `${TEST_EXTERNAL_IP}/24`], up: true });
-  return node;
-}
-
-function runHook(node: NodeNetwork, hook: Hook, ctx: FlowContext): HookVerdict {
-  (ctx as { hook: Hook }).hook = hook;
-  for (const h of node.handlers(hook)) {
-    const v = h.run(ctx);
-    if (v && v.verdict !== 'ACCEPT') return v;
-  }
-  return undefined;
-}
-
-/**
- * One new flow through the node's hooks, as tracePacket walks it: from the node itself it starts
- * at OUTPUT, else at PREROUTING; then INPUT when it is (still) for the node, FORWARD when it came
- * in for elsewhere. The mark is read before POSTROUTING (whose masquerading chain clears it).
- */
-function traceOnce(node: NodeNetwork, test: PacketFlowTest, seed: number): { output: string; masq: boolean; steps: Omit<TraceStep, 'node' | 'stage'>[] } {
-  const tuple = { protocol: test.protocol ?? 'TCP', src: test.sourceIP, sport: 40000 + seed, dst: test.destIP, dport: test.destPort };
-  const steps: Omit<TraceStep, 'node' | 'stage'>[] = [];
-  const ctx: FlowContext = { node, hook: 'PREROUTING', tuple: { ...tuple }, original: { ...tuple }, mark: 0, rng: new SeededRng(seed), trace: (s) => void steps.push(s) };
-  const local = (ip: string) => node.ownsAddress(ip) !== undefined || ip.startsWith('127.');
-  const fromHost = local(tuple.src);
-  let verdict = runHook(node, fromHost ? 'OUTPUT' : 'PREROUTING', ctx);
-  if (!verdict) {
-    const next: Hook | undefined = local(ctx.tuple.dst) ? 'INPUT' : fromHost ? undefined : 'FORWARD';
-    if (next) verdict = runHook(node, next, ctx);
-  }
-  const masq = (ctx.mark & 0x4000) !== 0;
-  if (verdict) return { output: verdict.verdict, masq, steps };
-  if (ctx.tuple.dst !== tuple.dst || ctx.tuple.dport !== tuple.dport) return { output: `${ctx.tuple.dst}:${ctx.tuple.dport}`, masq, steps };
-  return { output: '', masq, steps };
-}
-
-function syncedNode(input: ProxyInput): NodeNetwork {
-  const node = testNode();
-  createNftablesBackend(node).sync(input);
-  return node;
-}
-
-function runPacketFlowTests(t: Test, input: ProxyInput, tests: readonly PacketFlowTest[], tries = 24): void {
-  for (const test of tests) {
-    const outputs = new Set<string>();
-    const masqs = new Set<boolean>();
-    for (let i = 0; i < tries; i++) {
-      const r = traceOnce(syncedNode(input), test, i);
-      outputs.add(r.output);
-      masqs.add(r.masq);
-    }
-    t.equal([...outputs].sort().join(', '), test.output, `${test.name}: output`);
-    t.same([...masqs], [test.masq ?? false], `${test.name}: masq`);
-  }
-}
-
-const port = (name: string, p: number, protocol: ServicePort['protocol'] = 'TCP', extra: Partial<ServicePort> = {}): ServicePort => ({ name, port: p, protocol, ...extra });
+import {
+  NFT_FAKE_PROXIER,
+  NFTABLES_FLOWS,
+  TEST_EXTERNAL_CLIENT,
+  TEST_EXTERNAL_CLIENT_BLOCKED,
+  TEST_EXTERNAL_IP,
+  TEST_NODE_IP,
+  TEST_NODE_IP_ALT,
+  TEST_NODE_NAME,
+  ep,
+  makeService,
+  makeSlice,
+  port,
+  runPacketFlowTests,
+  traceOnce,
+  type PacketFlowTest,
+} from './fixtures.js';
 
 t.test('TestClusterIPGeneral', async (t) => {
   const input: ProxyInput = {
-    ...FAKE,
+    ...NFT_FAKE_PROXIER,
     services: [
       makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: [port('http', 80)] }),
       makeService('ns2', 'svc2', {
@@ -107,11 +36,11 @@ t.test('TestClusterIPGeneral', async (t) => {
       }),
     ],
     endpointSlices: [
-      makeSlice('ns1', 'svc1', [ep('10.180.0.1', TEST_NODE)], [port('http', 80)]),
-      makeSlice('ns2', 'svc2', [ep('10.180.0.1', TEST_NODE), ep('10.180.2.1', 'node2')], [port('http', 80), port('https', 8443), port('dns-udp', 53, 'UDP'), port('dns-tcp', 5353), port('dns-sctp', 53, 'SCTP')]),
+      makeSlice('ns1', 'svc1', [ep('10.180.0.1', TEST_NODE_NAME)], [port('http', 80)]),
+      makeSlice('ns2', 'svc2', [ep('10.180.0.1', TEST_NODE_NAME), ep('10.180.2.1', 'node2')], [port('http', 80), port('https', 8443), port('dns-udp', 53, 'UDP'), port('dns-tcp', 5353), port('dns-sctp', 53, 'SCTP')]),
     ],
   };
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, NFTABLES_FLOWS, input, [
     { name: 'simple clusterIP', sourceIP: '10.180.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: false },
     { name: 'hairpin to cluster IP', sourceIP: '10.180.0.1', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80', masq: true },
     { name: 'clusterIP with multiple endpoints', sourceIP: '10.180.0.2', destIP: '172.30.0.42', destPort: 80, output: '10.180.0.1:80, 10.180.2.1:80', masq: false },
@@ -127,7 +56,7 @@ t.test('TestClusterIPGeneral', async (t) => {
 
 t.test('TestLoadBalancer', async (t) => {
   const input: ProxyInput = {
-    ...FAKE,
+    ...NFT_FAKE_PROXIER,
     services: [
       makeService(
         'ns1',
@@ -139,7 +68,7 @@ t.test('TestLoadBalancer', async (t) => {
     endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1'], [port('p80', 80)])],
   };
   const EP = '10.180.0.1:80';
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, NFTABLES_FLOWS, input, [
     { name: 'pod to cluster IP', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: EP, masq: false },
     { name: 'external to nodePort', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP, destPort: 3001, output: EP, masq: true },
     { name: 'nodePort bypasses LoadBalancerSourceRanges', sourceIP: TEST_EXTERNAL_CLIENT_BLOCKED, destIP: TEST_NODE_IP, destPort: 3001, output: EP, masq: true },
@@ -158,7 +87,7 @@ t.test('TestLoadBalancer', async (t) => {
 
 t.test('TestNodePorts (ipv4): only --nodeport-addresses take NodePorts', async (t) => {
   const services = [makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [port('p80', 80, 'TCP', { nodePort: 3001 })] })];
-  const endpointSlices = [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_NODE)], [port('p80', 80)])];
+  const endpointSlices = [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_NODE_NAME)], [port('p80', 80)])];
   const both = '10.180.0.1:80, 10.180.2.1:80';
   const basic: PacketFlowTest[] = [
     { name: 'pod to cluster IP', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: both, masq: false },
@@ -166,24 +95,24 @@ t.test('TestNodePorts (ipv4): only --nodeport-addresses take NodePorts', async (
     { name: 'node to nodePort', sourceIP: TEST_NODE_IP, destIP: TEST_NODE_IP, destPort: 3001, output: both, masq: true },
   ];
   t.test('ipv4', async (t) => {
-    const input = { ...FAKE, services, endpointSlices };
-    runPacketFlowTests(t, input, [...basic, { name: 'secondary nodeIP ignores NodePorts', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP_ALT, destPort: 3001, output: '' }]);
+    const input = { ...NFT_FAKE_PROXIER, services, endpointSlices };
+    runPacketFlowTests(t, NFTABLES_FLOWS, input, [...basic, { name: 'secondary nodeIP ignores NodePorts', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP_ALT, destPort: 3001, output: '' }]);
   });
   t.test('ipv4, multiple nodeport-addresses', async (t) => {
-    const input = { ...FAKE, nodeIPs: [TEST_NODE_IP, TEST_NODE_IP_ALT], services, endpointSlices };
-    runPacketFlowTests(t, input, [...basic, { name: 'external to nodePort on secondary IP', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP_ALT, destPort: 3001, output: both, masq: true }]);
+    const input = { ...NFT_FAKE_PROXIER, nodeIPs: [TEST_NODE_IP, TEST_NODE_IP_ALT], services, endpointSlices };
+    runPacketFlowTests(t, NFTABLES_FLOWS, input, [...basic, { name: 'external to nodePort on secondary IP', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP_ALT, destPort: 3001, output: both, masq: true }]);
   });
   t.test('nodeport-addresses unset: fib daddr type local takes every local address', async (t) => {
-    const { nodeIPs: _n, ...all } = FAKE;
+    const { nodeIPs: _n, ...all } = NFT_FAKE_PROXIER;
     const input = { ...all, services, endpointSlices };
-    runPacketFlowTests(t, input, [...basic, { name: 'external to nodePort on secondary IP', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP_ALT, destPort: 3001, output: both, masq: true }]);
-    const r = traceOnce(syncedNode(input), basic[1]!, 0);
+    runPacketFlowTests(t, NFTABLES_FLOWS, input, [...basic, { name: 'external to nodePort on secondary IP', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_NODE_IP_ALT, destPort: 3001, output: both, masq: true }]);
+    const r = traceOnce(NFTABLES_FLOWS.syncedNode(input), basic[1]!, 0);
     t.ok(r.steps.some((s) => s.rule === 'fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports' && s.chain === 'services'), 'the NodePort was captured by fib daddr type local');
   });
 });
 
 const LB_LOCAL: ProxyInput = {
-  ...FAKE,
+  ...NFT_FAKE_PROXIER,
   services: [
     makeService(
       'ns1',
@@ -192,12 +121,12 @@ const LB_LOCAL: ProxyInput = {
       { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } },
     ),
   ],
-  endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_NODE)], [port('p80', 80)])],
+  endpointSlices: [makeSlice('ns1', 'svc1', ['10.180.0.1', ep('10.180.2.1', TEST_NODE_NAME)], [port('p80', 80)])],
 };
 
 t.test('TestExternalTrafficPolicyLocal', async (t) => {
   const both = '10.180.0.1:80, 10.180.2.1:80';
-  runPacketFlowTests(t, LB_LOCAL, [
+  runPacketFlowTests(t, NFTABLES_FLOWS, LB_LOCAL, [
     { name: 'pod to cluster IP hits both endpoints, unmasqueraded', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: both, masq: false },
     { name: 'pod to external IP hits both endpoints, unmasqueraded', sourceIP: '10.0.0.2', destIP: TEST_EXTERNAL_IP, destPort: 80, output: both, masq: false },
     { name: 'external to external IP hits only local endpoint, unmasqueraded', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_EXTERNAL_IP, destPort: 80, output: '10.180.2.1:80', masq: false },
@@ -212,7 +141,7 @@ t.test('TestExternalTrafficPolicyCluster', async (t) => {
   const svc = LB_LOCAL.services[0]!;
   const input: ProxyInput = { ...LB_LOCAL, services: [{ ...svc, spec: { ...svc.spec, externalTrafficPolicy: 'Cluster' } }] };
   const both = '10.180.0.1:80, 10.180.2.1:80';
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, NFTABLES_FLOWS, input, [
     { name: 'pod to cluster IP hits both endpoints, unmasqueraded', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: both, masq: false },
     { name: 'pod to external IP hits both endpoints, masqueraded', sourceIP: '10.0.0.2', destIP: TEST_EXTERNAL_IP, destPort: 80, output: both, masq: true },
     { name: 'external to external IP hits both endpoints, masqueraded', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_EXTERNAL_IP, destPort: 80, output: both, masq: true },
@@ -231,7 +160,7 @@ t.test('TestInternalExternalMasquerade (base, no LocalTrafficDetector, masquerad
     lb('ns2', 'svc2', '172.30.0.42', 3002, 30002, '5.6.7.8', { externalTrafficPolicy: 'Local' }),
     lb('ns3', 'svc3', '172.30.0.43', 3003, 30003, '9.10.11.12', { internalTrafficPolicy: 'Local' }),
   ];
-  const endpointSlices = [1, 2, 3].map((i) => makeSlice(`ns${i}`, `svc${i}`, [ep(`10.180.0.${i}`, TEST_NODE), ep(`10.180.1.${i}`, 'remote')], [port('p80', 80)]));
+  const endpointSlices = [1, 2, 3].map((i) => makeSlice(`ns${i}`, `svc${i}`, [ep(`10.180.0.${i}`, TEST_NODE_NAME), ep(`10.180.1.${i}`, 'remote')], [port('p80', 80)]));
   const flows: PacketFlowTest[] = [
     { name: 'pod to ClusterIP', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '10.180.0.1:80, 10.180.1.1:80', masq: false },
     { name: 'pod to NodePort', sourceIP: '10.0.0.2', destIP: TEST_NODE_IP, destPort: 3001, output: '10.180.0.1:80, 10.180.1.1:80', masq: true },
@@ -279,21 +208,21 @@ t.test('TestInternalExternalMasquerade (base, no LocalTrafficDetector, masquerad
     'pod to ClusterIP with eTP:Local': { masq: true },
     'pod to ClusterIP with iTP:Local': { masq: true },
   };
-  const { clusterCIDR: _c, ...noDetector } = FAKE;
-  t.test('base', async (t) => runPacketFlowTests(t, { ...FAKE, services, endpointSlices }, flows, 12));
-  t.test('no LocalTrafficDetector', async (t) => runPacketFlowTests(t, { ...noDetector, services, endpointSlices }, override(noDetectorOverrides), 12));
-  t.test('masqueradeAll', async (t) => runPacketFlowTests(t, { ...FAKE, masqueradeAll: true, services, endpointSlices }, override(masqueradeAllOverrides), 12));
+  const { clusterCIDR: _c, ...noDetector } = NFT_FAKE_PROXIER;
+  t.test('base', async (t) => runPacketFlowTests(t, NFTABLES_FLOWS, { ...NFT_FAKE_PROXIER, services, endpointSlices }, flows, 12));
+  t.test('no LocalTrafficDetector', async (t) => runPacketFlowTests(t, NFTABLES_FLOWS, { ...noDetector, services, endpointSlices }, override(noDetectorOverrides), 12));
+  t.test('masqueradeAll', async (t) => runPacketFlowTests(t, NFTABLES_FLOWS, { ...NFT_FAKE_PROXIER, masqueradeAll: true, services, endpointSlices }, override(masqueradeAllOverrides), 12));
   t.test('masqueradeAll, no LocalTrafficDetector', async (t) =>
-    runPacketFlowTests(t, { ...noDetector, masqueradeAll: true, services, endpointSlices }, override({ ...masqueradeAllOverrides, 'pod to NodePort with eTP:Local': { output: '10.180.0.2:80' }, 'pod to LB with eTP:Local': { output: '10.180.0.2:80' } }), 12));
+    runPacketFlowTests(t, NFTABLES_FLOWS, { ...noDetector, masqueradeAll: true, services, endpointSlices }, override({ ...masqueradeAllOverrides, 'pod to NodePort with eTP:Local': { output: '10.180.0.2:80' }, 'pod to LB with eTP:Local': { output: '10.180.0.2:80' } }), 12));
 });
 
 t.test('TestNoEndpointsReject: ClusterIP, externalIP, NodePort and LB IP of a Service without endpoints reject', async (t) => {
   const input: ProxyInput = {
-    ...FAKE,
+    ...NFT_FAKE_PROXIER,
     services: [makeService('ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', externalIPs: [TEST_EXTERNAL_IP], ports: [port('p80', 80, 'TCP', { nodePort: 3001 })] }, { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } })],
     endpointSlices: [],
   };
-  runPacketFlowTests(t, input, [
+  runPacketFlowTests(t, NFTABLES_FLOWS, input, [
     { name: 'pod to cluster IP with no endpoints', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: 'REJECT' },
     { name: 'external to external IP with no endpoints', sourceIP: TEST_EXTERNAL_CLIENT, destIP: TEST_EXTERNAL_IP, destPort: 80, output: 'REJECT' },
     { name: 'pod to NodePort with no endpoints', sourceIP: '10.0.0.2', destIP: TEST_NODE_IP, destPort: 3001, output: 'REJECT' },
@@ -301,7 +230,7 @@ t.test('TestNoEndpointsReject: ClusterIP, externalIP, NodePort and LB IP of a Se
     { name: 'pod to LoadBalancer IP with no endpoints', sourceIP: '10.0.0.2', destIP: '1.2.3.4', destPort: 80, output: 'REJECT' },
     { name: 'external to LoadBalancer IP with no endpoints', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.4', destPort: 80, output: 'REJECT' },
   ]);
-  const r = traceOnce(syncedNode(input), { name: '', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '' }, 0);
+  const r = traceOnce(NFTABLES_FLOWS.syncedNode(input), { name: '', sourceIP: '10.0.0.2', destIP: '172.30.0.41', destPort: 80, output: '' }, 0);
   t.same(
     r.steps.map((s) => `${s.chain}: ${s.action}`),
     // PREROUTING: the jumps run, the maps hold nothing for it; FORWARD: @no-endpoint-services.
@@ -317,26 +246,26 @@ t.test('terminating endpoints with externalTrafficPolicy Cluster (proxier_test.g
   const cases: [string, ProxyInput['endpointSlices'], string][] = [
     [
       'ready endpoints exist',
-      [makeSlice('ns1', 'svc1', [ep('10.0.1.1', TEST_NODE, cond(true, true, false)), ep('10.0.1.2', TEST_NODE, cond(true, true, false)), ep('10.0.1.3', 'another-node', cond(false, true, true)), ep('10.0.1.4', 'another-node', cond(false, false, true)), ep('10.0.1.5', 'another-node', cond(true, true, false))], ports)],
+      [makeSlice('ns1', 'svc1', [ep('10.0.1.1', TEST_NODE_NAME, cond(true, true, false)), ep('10.0.1.2', TEST_NODE_NAME, cond(true, true, false)), ep('10.0.1.3', 'another-node', cond(false, true, true)), ep('10.0.1.4', 'another-node', cond(false, false, true)), ep('10.0.1.5', 'another-node', cond(true, true, false))], ports)],
       '10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80',
     ],
     [
       'only terminating endpoints exist',
-      [makeSlice('ns1', 'svc1', [ep('10.0.1.2', TEST_NODE, cond(false, true, true)), ep('10.0.1.3', TEST_NODE, cond(false, true, true)), ep('10.0.1.4', 'another-node', cond(false, false, true)), ep('10.0.1.5', 'another-node', cond(false, true, true))], ports)],
+      [makeSlice('ns1', 'svc1', [ep('10.0.1.2', TEST_NODE_NAME, cond(false, true, true)), ep('10.0.1.3', TEST_NODE_NAME, cond(false, true, true)), ep('10.0.1.4', 'another-node', cond(false, false, true)), ep('10.0.1.5', 'another-node', cond(false, true, true))], ports)],
       '10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80',
     ],
     ['terminating endpoints on remote node', [makeSlice('ns1', 'svc1', [ep('10.0.1.5', 'node-1', cond(false, true, true))], ports)], '10.0.1.5:80'],
-    ['no usable endpoints on any node', [makeSlice('ns1', 'svc1', [ep('10.0.1.5', TEST_NODE, cond(false, false, true)), ep('10.0.1.5', 'node-1', cond(false, false, true))], ports)], 'REJECT'],
+    ['no usable endpoints on any node', [makeSlice('ns1', 'svc1', [ep('10.0.1.5', TEST_NODE_NAME, cond(false, false, true)), ep('10.0.1.5', 'node-1', cond(false, false, true))], ports)], 'REJECT'],
   ];
   for (const [name, endpointSlices, output] of cases) {
     t.test(name, async (t) => {
-      const input = { ...FAKE, services: [svc], endpointSlices };
-      runPacketFlowTests(t, input, [
+      const input = { ...NFT_FAKE_PROXIER, services: [svc], endpointSlices };
+      runPacketFlowTests(t, NFTABLES_FLOWS, input, [
         { name: 'pod to clusterIP', sourceIP: '10.0.0.2', destIP: '172.30.1.1', destPort: 80, output, masq: false },
         { name: 'external to LB', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.4', destPort: 80, output, masq: output !== 'REJECT' },
       ]);
       // After the slice is deleted, both reject.
-      runPacketFlowTests(t, { ...input, endpointSlices: [] }, [
+      runPacketFlowTests(t, NFTABLES_FLOWS, { ...input, endpointSlices: [] }, [
         { name: 'pod to clusterIP after endpoints deleted', sourceIP: '10.0.0.2', destIP: '172.30.1.1', destPort: 80, output: 'REJECT' },
         { name: 'external to LB after endpoints deleted', sourceIP: TEST_EXTERNAL_CLIENT, destIP: '1.2.3.4', destPort: 80, output: 'REJECT' },
       ], 4);

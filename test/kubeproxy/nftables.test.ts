@@ -22,12 +22,7 @@ import { compileNftables, masqueradeMark, servicePortChainNameBase, servicePortE
 import { Nftables } from '../../lib/dataplane/nftables.js';
 import { PodnetError } from '../../lib/core/errors.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
-import { ep, makeService, makeSlice } from './iptables-harness.js';
-
-/** NewFakeProxier (nftables): pod CIDR 10.0.0.0/8, service CIDR 172.30.0.0/16, node IP 192.168.0.2 as --nodeport-addresses. */
-const FAKE = { clusterCIDR: '10.0.0.0/8', serviceCIDRs: ['172.30.0.0/16'], nodeName: 'test-node', nodeIPs: ['192.168.0.2'] } as const;
-
-const P80 = [{ name: 'p80', port: 80, protocol: 'TCP' as const }];
+import { NFT_FAKE_PROXIER, P80, ep, makeService, makeSlice } from './fixtures.js';
 
 /** baseRules, at the revision followed (see the header). */
 const BASE_RULES = `
@@ -88,7 +83,7 @@ add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dpor
 
 /** TestOverallNFTablesRules' Services and EndpointSlices. */
 const OVERALL_INPUT: ProxyInput = {
-  ...FAKE,
+  ...NFT_FAKE_PROXIER,
   services: [
     // create ClusterIP service
     makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', ports: P80 }),
@@ -311,7 +306,7 @@ t.test('TestOverallNFTablesRules: the first sync of a new proxier dumps as upstr
 });
 
 t.test('TestNoEndpointsReject / nodeport-addresses unset: fib daddr type local captures NodePorts and nodeport-ips is deleted', async (t) => {
-  const { nodeIPs: _unused, ...all } = FAKE;
+  const { nodeIPs: _unused, ...all } = NFT_FAKE_PROXIER;
   const input: ProxyInput = {
     ...all,
     services: [makeService('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [{ ...P80[0]!, nodePort: 3001 }] })],
@@ -333,18 +328,18 @@ t.test('masqueradeAll, no local detector, source ranges holding the node IP (pro
     { loadBalancer: { ingress: [{ ip: '1.2.3.4' }, { ip: '5.6.7.8' }] } },
   );
   const slices = [makeSlice('ns1', 'svc1', ['10.180.0.1'], P80)];
-  const all = fakeDump(compileNftables({ ...FAKE, masqueradeAll: true, services: [lb], endpointSlices: slices }));
+  const all = fakeDump(compileNftables({ ...NFT_FAKE_PROXIER, masqueradeAll: true, services: [lb], endpointSlices: slices }));
   t.match(all, /service-ULMVA6XW-ns1\/svc1\/tcp\/p80 ip daddr 172\.30\.0\.41 tcp dport 80 jump mark-for-masquerade/, '--masquerade-all: every packet to the ClusterIP');
   // TestLoadBalancer: the node IP is in a source range, so the LB IPs are allowed too.
   t.match(all, /add rule ip kube-proxy firewall-ULMVA6XW-ns1\/svc1\/tcp\/p80 ip saddr != \{ 192\.168\.0\.0\/24 , 203\.0\.113\.0\/25 , 1\.2\.3\.4 , 5\.6\.7\.8 \} drop/);
-  const { clusterCIDR: _c, ...noDetector } = FAKE;
+  const { clusterCIDR: _c, ...noDetector } = NFT_FAKE_PROXIER;
   const none = fakeDump(compileNftables({ ...noDetector, services: [lb], endpointSlices: slices }));
   t.notMatch(none, /ip daddr 172\.30\.0\.41 tcp dport 80/, 'no LocalTrafficDetector: no masquerade rule for the ClusterIP');
 });
 
 t.test('internalTrafficPolicy Local without local endpoints: ClusterIP traffic is dropped, not rejected', async (t) => {
   const svc = makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', internalTrafficPolicy: 'Local', ports: P80 });
-  const dump = fakeDump(compileNftables({ ...FAKE, services: [svc], endpointSlices: [makeSlice('ns1', 'svc1', [ep('10.180.0.1', 'other-node')], P80)] }));
+  const dump = fakeDump(compileNftables({ ...NFT_FAKE_PROXIER, services: [svc], endpointSlices: [makeSlice('ns1', 'svc1', [ep('10.180.0.1', 'other-node')], P80)] }));
   t.match(dump, /add element ip kube-proxy no-endpoint-services \{ 172\.30\.0\.41 \. tcp \. 80 comment "ns1\/svc1:p80" : drop \}/);
   t.notMatch(dump, /service-ips \{ 172\.30\.0\.41/);
 });
@@ -384,9 +379,9 @@ t.test('the transaction loads into the node model, and nft list shows what a rea
 
 t.test('a bad input is refused before anything is written', async (t) => {
   const proxier = new NftablesProxier();
-  t.throws(() => proxier.compile({ ...FAKE, masqueradeBit: 40, services: [], endpointSlices: [] }, { now: 0, existing: { chains: [], sets: [] } }), PodnetError);
-  t.throws(() => proxier.compile({ ...FAKE, clusterCIDR: 'nope', services: [], endpointSlices: [] }, { now: 0, existing: { chains: [], sets: [] } }), /clusterCIDR/);
-  t.throws(() => proxier.compile({ ...FAKE, serviceCIDRs: ['x'], services: [], endpointSlices: [] }, { now: 0, existing: { chains: [], sets: [] } }), /serviceCIDRs/);
+  t.throws(() => proxier.compile({ ...NFT_FAKE_PROXIER, masqueradeBit: 40, services: [], endpointSlices: [] }, { now: 0, existing: { chains: [], sets: [] } }), PodnetError);
+  t.throws(() => proxier.compile({ ...NFT_FAKE_PROXIER, clusterCIDR: 'nope', services: [], endpointSlices: [] }, { now: 0, existing: { chains: [], sets: [] } }), /clusterCIDR/);
+  t.throws(() => proxier.compile({ ...NFT_FAKE_PROXIER, serviceCIDRs: ['x'], services: [], endpointSlices: [] }, { now: 0, existing: { chains: [], sets: [] } }), /serviceCIDRs/);
 });
 
 /** Why real nft cannot load tables here (Debian's nft, root, and a throwaway network namespace), or undefined. */
