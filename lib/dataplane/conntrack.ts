@@ -77,6 +77,7 @@ export class Conntrack {
   readonly clock: Clock;
   readonly #byOriginal = new Map<string, ConntrackEntry>();
   readonly #byReply = new Map<string, ConntrackEntry>();
+  #sweepAt = 1024;
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
@@ -85,6 +86,11 @@ export class Conntrack {
 
   /** Records a new flow; the reply tuple reflects the NAT applied to it. */
   confirm(original: FlowTuple, natted: FlowTuple, mark = 0, verdict?: unknown): ConntrackEntry {
+    // Expired entries are swept when the table has doubled since the last sweep: amortized O(1).
+    if (this.#byOriginal.size >= this.#sweepAt) {
+      this.#expire();
+      this.#sweepAt = Math.max(1024, this.#byOriginal.size * 2);
+    }
     const reply: FlowTuple = { protocol: natted.protocol, src: natted.dst, sport: natted.dport, dst: natted.src, dport: natted.sport };
     const entry: ConntrackEntry = {
       original,
@@ -102,12 +108,18 @@ export class Conntrack {
 
   /** The entry a packet belongs to, in either direction, if it has not expired. */
   lookup(tuple: FlowTuple): { entry: ConntrackEntry; direction: 'original' | 'reply' } | undefined {
-    this.#expire();
+    // Only the entry found is checked for expiry: a flow's decision must not scan the table.
     const k = key(tuple);
-    const original = this.#byOriginal.get(k);
+    const original = this.#live(this.#byOriginal.get(k));
     if (original) return { entry: original, direction: 'original' };
-    const reply = this.#byReply.get(k);
+    const reply = this.#live(this.#byReply.get(k));
     return reply ? { entry: reply, direction: 'reply' } : undefined;
+  }
+
+  #live(entry: ConntrackEntry | undefined): ConntrackEntry | undefined {
+    if (!entry || entry.expiresAt > this.#clock.now()) return entry;
+    this.delete(entry);
+    return undefined;
   }
 
   /** Notes traffic on an entry: a reply makes a UDP flow ASSURED and extends its timeout. */

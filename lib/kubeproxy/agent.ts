@@ -31,7 +31,8 @@ import { Controller, keyOfEvent } from '../controllers/controller.js';
 import type { WatchEvent } from '../apiserver/store.js';
 import type { NodeNetwork } from '../dataplane/node.js';
 import { createBackend, type ProxyBackend, type RulesFormat, type SyncStats } from './backend.js';
-import { endpointsByServicePort, endpointsKey, servicePorts, type ProxyInput } from './model.js';
+import { usableInput, type ProxyInput, type ServicePortState } from './model.js';
+import { endpointString } from './naming.js';
 
 const SERVICE = requireKind('v1', 'Service');
 const ENDPOINT_SLICE = requireKind('discovery.k8s.io/v1', 'EndpointSlice');
@@ -201,8 +202,10 @@ export class KubeProxyAgent extends Controller {
       Object.assign(record, stats);
       record.durationMs = performance.now() - started;
       this.#changed = new Set();
-      this.#cleanupStaleUdp(input);
-      this.#syncHealthServers(input);
+      // The backend skipped what does not compile; so do these (one pass over the state for both).
+      const { state } = usableInput(input);
+      this.#cleanupStaleUdp(state);
+      this.#syncHealthServers(state);
     } catch (err) {
       record.durationMs = performance.now() - started;
       record.error = err instanceof Error ? err.message : String(err);
@@ -221,22 +224,18 @@ export class KubeProxyAgent extends Controller {
   }
 
   /** Deletes conntrack entries of UDP flows whose endpoint is gone (conntrack.CleanStaleEntries). */
-  #cleanupStaleUdp(input: ProxyInput): void {
+  #cleanupStaleUdp(state: readonly ServicePortState[]): void {
     const now = new Map<string, Set<string>>();
-    const byPort = endpointsByServicePort(input.endpointSlices, this.nodeName);
-    for (const sp of servicePorts(input.services)) {
+    for (const { port: sp, endpoints } of state) {
       if (sp.protocol !== 'udp') continue;
-      const eps = byPort.get(endpointsKey(sp.name, 'udp')) ?? [];
-      now.set(sp.name, new Set(eps.filter((e) => e.ready || (e.serving && e.terminating)).map((e) => e.text)));
+      now.set(sp.name, new Set(endpoints.filter((e) => e.ready || (e.serving && e.terminating)).map((e) => e.text)));
     }
+    const gone = new Set<string>();
     for (const [name, before] of this.#udpEndpoints) {
-      const after = now.get(name) ?? new Set<string>();
-      for (const text of before) {
-        if (after.has(text)) continue;
-        const [ip, port] = splitEndpoint(text);
-        this.#network.conntrack.deleteWhere((e) => e.original.protocol === 'UDP' && e.reply.src === ip && e.reply.sport === port);
-      }
+      const after = now.get(name);
+      for (const text of before) if (!after?.has(text)) gone.add(text);
     }
+    if (gone.size) this.#network.conntrack.deleteWhere((e) => e.original.protocol === 'UDP' && gone.has(endpointString(e.reply.src, e.reply.sport)));
     this.#udpEndpoints = now;
   }
 
@@ -246,15 +245,14 @@ export class KubeProxyAgent extends Controller {
    * the number of ready local endpoints — 200 when there are some, 503 when none — so a load
    * balancer sends traffic only to nodes that have endpoints.
    */
-  #syncHealthServers(input: ProxyInput): void {
+  #syncHealthServers(state: readonly ServicePortState[]): void {
     const dp = this.#dataplane;
     if (!dp) return;
     const wanted = new Map<string, { port: number; endpoints: number }>();
-    const byPort = endpointsByServicePort(input.endpointSlices, this.nodeName);
-    for (const sp of servicePorts(input.services)) {
+    for (const { port: sp, endpoints } of state) {
       if (!sp.healthCheckNodePort) continue;
       const key = `${sp.namespace}/${sp.serviceName}`;
-      const local = (byPort.get(endpointsKey(sp.name, sp.protocol)) ?? []).filter((e) => e.local && e.ready).length;
+      const local = endpoints.filter((e) => e.local && e.ready).length;
       // Upstream keeps one count per Service; the last port read wins there too.
       wanted.set(key, { port: sp.healthCheckNodePort, endpoints: local });
     }
@@ -331,9 +329,4 @@ function sliceInfo(slice: EndpointSlice): SliceInfo {
   return { service: name ? `${slice.metadata.namespace}/${name}` : undefined, info: canonicalJson({ service: name, addressType: slice.addressType, ports, endpoints }) };
 }
 
-/** `ip:port` → [ip, port]. */
-function splitEndpoint(text: string): [string, number] {
-  const i = text.lastIndexOf(':');
-  return [text.slice(0, i).replace(/^\[|\]$/g, ''), Number(text.slice(i + 1))];
-}
 

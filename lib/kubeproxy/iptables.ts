@@ -63,7 +63,7 @@ import {
   serviceKey,
   usesClusterEndpoints,
   usesLocalEndpoints,
-  validInput,
+  usableInput,
   type EndpointInfo,
   type ProxyInput,
   type ServicePortInfo,
@@ -554,17 +554,8 @@ class IptablesBackend implements IptablesProxyBackend {
 
   sync(input: ProxyInput, changed?: ReadonlySet<string>): SyncStats {
     const partial = changed !== undefined && !this.#needFullSync;
-    // Everything that can throw on input runs before the tables are touched. Objects are checked
-    // one by one only when the whole input does not go through.
-    let valid = input;
-    let errors: string[] = [];
-    let state: ServicePortState[];
-    try {
-      state = proxyState(input);
-    } catch {
-      ({ input: valid, errors } = validInput(input));
-      state = proxyState(valid);
-    }
+    // Everything that can throw on input runs before the tables are touched.
+    const { input: valid, state, errors } = usableInput(input);
     const nf = this.#node.netfilter;
     if (!partial) this.#names.clear();
     let compiled: IptablesCompilation;

@@ -42,7 +42,7 @@ import type { NodeNetwork } from '../dataplane/node.js';
 import type { TableName } from '../dataplane/netfilter.js';
 import { SCHEDULERS, type IpvsProtocol, type RealServer, type Scheduler, type VirtualServer, type VirtualServerSpec } from '../dataplane/ipvs.js';
 import { registerProxyMode, type BackendOptions, type ProxyBackend, type RulesFormat, type SyncStats } from './backend.js';
-import { kubeProxyInvalid, proxyState, validInput, type EndpointInfo, type ProxyInput, type ServicePortState } from './model.js';
+import { kubeProxyInvalid, proxyState, usableInput, type EndpointInfo, type ProxyInput, type ServicePortState } from './model.js';
 
 /** The dummy interface Service addresses are bound to (proxier.go defaultDummyDevice). */
 export const DUMMY_DEVICE = 'kube-ipvs0';
@@ -191,6 +191,8 @@ export interface IpvsCompilation {
 export interface IpvsCompileOptions {
   /** `--ipvs-scheduler`. */
   scheduler?: string;
+  /** The per-port state of `input`, when the caller already has it (model.ts proxyState). */
+  state?: ServicePortState[];
 }
 
 /** `--ipvs-scheduler`, checked: an unknown one is refused with the ones podnet models. */
@@ -226,7 +228,7 @@ export function compileIpvs(input: ProxyInput, options: IpvsCompileOptions = {})
   // fmt.Sprintf("%#08x", 1<<bit).
   const mark = `0x${(2 ** bit).toString(16).padStart(6, '0')}`;
 
-  const state = proxyState(input);
+  const state = options.state ?? proxyState(input);
   const sets = new Map<string, Set<string>>(IPSET_INFO.map((i) => [i.name, new Set<string>()]));
   const add = (set: string, entry: string) => sets.get(set)!.add(entry);
   const servers = new Map<string, IpvsVirtualServerPlan>();
@@ -426,8 +428,8 @@ class IpvsBackend implements IpvsProxyBackend {
 
   sync(input: ProxyInput, _changed?: ReadonlySet<string>): SyncStats {
     // Everything that can throw on input runs before the node is touched.
-    const { input: valid, errors } = validInput(input);
-    const plan = compileIpvs(valid, { scheduler: this.#scheduler });
+    const { input: valid, state, errors } = usableInput(input);
+    const plan = compileIpvs(valid, { scheduler: this.#scheduler, state });
     const node = this.#node;
     const nf = node.netfilter;
 

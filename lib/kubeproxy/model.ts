@@ -393,6 +393,27 @@ export function validInput(input: ProxyInput): { input: ProxyInput; errors: stri
   return { input: { ...input, services, endpointSlices }, errors };
 }
 
+/** What one sync can use: the input (less any object that does not compile), its per-port state, and why objects were left out. */
+export interface UsableInput {
+  input: ProxyInput;
+  state: ServicePortState[];
+  errors: string[];
+}
+
+/**
+ * The input a sync works from: all of it, or — when some Service or EndpointSlice does not
+ * compile — everything but those objects, as upstream skips them with a log. Objects are checked
+ * one by one only when the whole input does not go through.
+ */
+export function usableInput(input: ProxyInput): UsableInput {
+  try {
+    return { input, state: proxyState(input), errors: [] };
+  } catch {
+    const { input: valid, errors } = validInput(input);
+    return { input: valid, state: proxyState(valid), errors };
+  }
+}
+
 /** Everything a proxier needs per service port: the port and its categorized endpoints. */
 export interface ServicePortState {
   port: ServicePortInfo;

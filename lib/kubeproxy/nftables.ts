@@ -42,7 +42,7 @@ import { PodnetError } from '../core/errors.js';
 import { parseCIDR, parseIP } from '../core/ipnet.js';
 import type { NodeNetwork } from '../dataplane/node.js';
 import { registerProxyMode, type BackendOptions, type ProxyBackend, type RulesFormat, type SyncStats } from './backend.js';
-import { externallyAccessible, kubeProxyInvalid, proxyState, serviceKey, usesClusterEndpoints, usesLocalEndpoints, validInput, type EndpointInfo, type ProxyInput, type ServicePortInfo } from './model.js';
+import { externallyAccessible, kubeProxyInvalid, proxyState, serviceKey, usableInput, usesClusterEndpoints, usesLocalEndpoints, type EndpointInfo, type ProxyInput, type ServicePortInfo, type ServicePortState } from './model.js';
 import { base32 } from './naming.js';
 
 /** kube-proxy's table (family ip). */
@@ -341,7 +341,7 @@ export class NftablesProxier {
    * (`ns/name`) that changed since the last successful sync; undefined, or a pending full sync,
    * makes it full. `existing` is the node's table as it is before this transaction.
    */
-  compile(input: ProxyInput, options: { changed?: ReadonlySet<string>; now: number; existing: NftablesExisting }): NftablesCompilation {
+  compile(input: ProxyInput, options: { changed?: ReadonlySet<string>; now: number; existing: NftablesExisting; state?: ServicePortState[] }): NftablesCompilation {
     const tryPartial = !this.#needFullSync && options.changed !== undefined;
     const changed = options.changed ?? new Set<string>();
     const bit = input.masqueradeBit ?? 14;
@@ -356,7 +356,7 @@ export class NftablesProxier {
     // nodePortAddresses: the node's IPv4 addresses, or (none given) every local address.
     const nodeIPs = input.nodeIPs?.filter((ip) => parseIP(ip)?.family === 'IPv4');
     const matchAll = nodeIPs === undefined;
-    const states = proxyState(input);
+    const states = options.state ?? proxyState(input);
 
     const tx = new Transaction();
     if (!tryPartial) {
@@ -661,7 +661,7 @@ class NftablesBackend implements NftablesProxyBackend {
   }
 
   sync(input: ProxyInput, changed?: ReadonlySet<string>): SyncStats {
-    const { input: valid, errors } = validInput(input);
+    const { input: valid, state, errors } = usableInput(input);
     const nft = this.#node.nftables;
     const now = this.#node.conntrack.clock.now();
     // Sufficiently stale chains go first, in their own transaction; a failure there is retried
@@ -679,6 +679,7 @@ class NftablesBackend implements NftablesProxyBackend {
     try {
       compiled = this.proxier.compile(valid, {
         ...(changed ? { changed } : {}),
+        state,
         now,
         existing: { chains: [...(table?.chains.keys() ?? [])], sets: [...(table?.sets.keys() ?? [])] },
       });

@@ -13,13 +13,13 @@
 //   healthcheck_test.go tHandler does) answered at nodeIP:healthCheckNodePort from a pod,
 //   through the data plane.
 import t from 'tap';
+import { AGNHOST, startThreeNodes, threeNodeSpec } from './fixtures.js';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { Cluster } from '../../lib/cluster.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { PodnetError } from '../../lib/core/errors.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import { parseClusterDocument } from '../../lib/topology/cluster.js';
 import { ControllerManager } from '../../lib/controllers/controller.js';
 import { NodeNetwork } from '../../lib/dataplane/node.js';
 import { Conntrack } from '../../lib/dataplane/conntrack.js';
@@ -32,32 +32,15 @@ import type { Pod, Service } from '../../lib/api/types.js';
 
 const SERVICE = requireKind('v1', 'Service');
 const NODE = requireKind('v1', 'Node');
-const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 
 function spec() {
-  return parseClusterDocument({
-    apiVersion: 'podnet.dev/v1alpha1',
-    kind: 'Cluster',
-    metadata: { name: 'agent' },
-    spec: {
-      seed: 5,
-      nodes: [
-        { name: 'control-plane', role: 'control-plane', zone: 'zone-a' },
-        { name: 'worker', role: 'worker', zone: 'zone-a' },
-        { name: 'worker2', role: 'worker', zone: 'zone-b' },
-      ],
-      kubeProxy: { mode: 'iptables' },
-    },
-  });
+  return threeNodeSpec('agent', 5);
 }
 
 type Test = { teardown(fn: () => unknown): void };
 
-async function start(t: Test, objects: KubeObject[] = []) {
-  const clock = new ManualClock();
-  const cluster = await Cluster.fromObjects(objects, spec(), { clock, dropTimeoutMs: 50 });
-  t.teardown(() => cluster.stop());
-  return { cluster, clock };
+function start(t: Test, objects: KubeObject[] = []) {
+  return startThreeNodes(t, 'agent', 5, objects);
 }
 
 function service(name: string, extra: Partial<Service['spec']> = {}): Service {

@@ -18,6 +18,11 @@ import { SeededRng, type Rng } from '../../lib/core/rng.js';
 import type { LinkSpec } from '../../lib/api/cluster.js';
 import type { Endpoint, EndpointPort, EndpointSlice, Service, ServicePort, ServiceSpec } from '../../lib/api/types.js';
 import type { ProxyInput } from '../../lib/kubeproxy/model.js';
+import type { ClusterSpec } from '../../lib/api/cluster.js';
+import type { KubeObject } from '../../lib/api/meta.js';
+import { Cluster } from '../../lib/cluster.js';
+import { ManualClock } from '../../lib/core/clock.js';
+import { parseClusterDocument } from '../../lib/topology/cluster.js';
 import { createIptablesBackend } from '../../lib/kubeproxy/iptables.js';
 import { createNftablesBackend } from '../../lib/kubeproxy/nftables.js';
 import { attachPod, programFlannelNode } from '../../plugins/flannel/daemon.js';
@@ -287,4 +292,33 @@ export function flannelCluster(options: { leases: readonly SubnetLease[]; pods: 
   const link = links && ((a: string, b: string) => links.find((l) => (l.between[0] === a && l.between[1] === b) || (l.between[0] === b && l.between[1] === a)));
   const pipeline = new Pipeline({ nodes, resolve, ...(link ? { link } : {}), ...(options.rng ? { rng: options.rng } : {}) });
   return { nodes, pipeline };
+}
+
+/** The agnhost image the node-agent tests run (netexec). */
+export const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
+
+/** A three-node Cluster document (control-plane + worker in zone-a, worker2 in zone-b), iptables mode. */
+export function threeNodeSpec(name: string, seed: number): ClusterSpec {
+  return parseClusterDocument({
+    apiVersion: 'podnet.dev/v1alpha1',
+    kind: 'Cluster',
+    metadata: { name },
+    spec: {
+      seed,
+      nodes: [
+        { name: 'control-plane', role: 'control-plane', zone: 'zone-a' },
+        { name: 'worker', role: 'worker', zone: 'zone-a' },
+        { name: 'worker2', role: 'worker', zone: 'zone-b' },
+      ],
+      kubeProxy: { mode: 'iptables' },
+    },
+  });
+}
+
+/** Starts a cluster of {@link threeNodeSpec} on a ManualClock, stopped at the test's teardown. */
+export async function startThreeNodes(t: { teardown(fn: () => unknown): void }, name: string, seed: number, objects: KubeObject[] = []): Promise<{ cluster: Cluster; clock: ManualClock }> {
+  const clock = new ManualClock();
+  const cluster = await Cluster.fromObjects(objects, threeNodeSpec(name, seed), { clock, dropTimeoutMs: 50 });
+  t.teardown(() => cluster.stop());
+  return { cluster, clock };
 }

@@ -12,12 +12,12 @@
 // - bytes are carried, not parsed: a malformed HTTP request reaches the pod, whose server answers 400;
 // - a listener that finishes opening after its Service is gone is closed, not leaked.
 import t from 'tap';
+import { AGNHOST, startThreeNodes, threeNodeSpec } from './fixtures.js';
 import net from 'node:net';
 import { Cluster } from '../../lib/cluster.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SeededRng } from '../../lib/core/rng.js';
 import { requireKind } from '../../lib/api/scheme.js';
-import { parseClusterDocument } from '../../lib/topology/cluster.js';
 import { ObjectStore } from '../../lib/apiserver/store.js';
 import { ControllerManager } from '../../lib/controllers/controller.js';
 import { EventRecorder } from '../../lib/controllers/events.js';
@@ -27,33 +27,16 @@ import type { KubeObject } from '../../lib/api/meta.js';
 import type { Pod, Service } from '../../lib/api/types.js';
 
 const SERVICE = requireKind('v1', 'Service');
-const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 const NODES = ['control-plane', 'worker', 'worker2'];
 
 function spec() {
-  return parseClusterDocument({
-    apiVersion: 'podnet.dev/v1alpha1',
-    kind: 'Cluster',
-    metadata: { name: 'host-access' },
-    spec: {
-      seed: 9,
-      nodes: [
-        { name: 'control-plane', role: 'control-plane', zone: 'zone-a' },
-        { name: 'worker', role: 'worker', zone: 'zone-a' },
-        { name: 'worker2', role: 'worker', zone: 'zone-b' },
-      ],
-      kubeProxy: { mode: 'iptables' },
-    },
-  });
+  return threeNodeSpec('host-access', 9);
 }
 
 type Test = { teardown(fn: () => unknown): void };
 
-async function start(t: Test, objects: KubeObject[]) {
-  const clock = new ManualClock();
-  const cluster = await Cluster.fromObjects(objects, spec(), { clock, dropTimeoutMs: 50 });
-  t.teardown(() => cluster.stop());
-  return { cluster, clock };
+function start(t: Test, objects: KubeObject[]) {
+  return startThreeNodes(t, 'host-access', 9, objects);
 }
 
 function netexec(name: string, node: string, labels: Record<string, string>): Pod {
